@@ -1,0 +1,329 @@
+//! Owned frames that share the read buffer, and a resumable streaming decoder
+//! (feature `alloc`).
+//!
+//! [`Decoder::decode`] takes whole frames off the front of a `BytesMut` read buffer. A frame
+//! is split off and frozen into [`Bytes`]: the [`OwnedFrame`]'s headers and body are
+//! offsets into it, so nothing is copied. The decoder remembers how far it has scanned a
+//! frame that is not complete yet, so a frame arriving a byte at a time costs linear time.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use stomp_proto::codec::{Decoder, OwnedItem};
+//!
+//! let mut decoder = Decoder::new();
+//! let mut buf = BytesMut::new();
+//! let wire = b"MESSAGE\nsubscription:1\nmessage-id:9\ndestination:/topic/a\n\nhello\0\n";
+//! let mut frames = Vec::new();
+//! for &byte in wire {
+//!     buf.extend_from_slice(&[byte]); // the worst case: a byte per read
+//!     while let Some(item) = decoder.decode(&mut buf)? {
+//!         if let OwnedItem::Frame(frame) = item {
+//!             frames.push(frame);
+//!         }
+//!     }
+//! }
+//! assert_eq!(frames.len(), 1);
+//! assert_eq!(frames[0].body(), b"hello");
+//! assert!(frames[0].destination().unwrap() == "/topic/a");
+//! # Ok::<(), stomp_proto::ParseError>(())
+//! ```
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::error::{ParseError, SerializeError};
+use crate::escape::{self, Escaping};
+use crate::frame::{standard_headers, Header, Value};
+use crate::parse::{heart_beat, HeaderSink, Scan};
+use crate::serialize::FrameBuilder;
+use crate::{Command, Parser, Status, Version};
+
+/// Where one header's name and value sit in an [`OwnedFrame`]'s bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Span {
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+/// A frame that owns its bytes: one [`Bytes`] holding the frame exactly as on the wire, with
+/// the headers and body as ranges into it.
+///
+/// Cloning is cheap (a reference count and the header offsets); [`body_bytes`](Self::body_bytes)
+/// and [`header_bytes`](Self::header_bytes) hand out slices that share the buffer.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct OwnedFrame {
+    version: Version,
+    command: Command,
+    bytes: Bytes,
+    headers: Vec<Span>,
+    body: (usize, usize),
+}
+
+impl OwnedFrame {
+    /// Parses exactly one frame from `bytes`, which must hold that frame and nothing else
+    /// (trailing end-of-lines aside).
+    pub fn parse(parser: &Parser, bytes: Bytes) -> Result<OwnedFrame, ParseError> {
+        match parse_owned(parser, &bytes)? {
+            Status::Complete((consumed, headers, body, command)) => {
+                let rest = &bytes[consumed..];
+                if rest.iter().any(|&b| b != b'\n' && b != b'\r') {
+                    return Err(ParseError::UnknownCommand);
+                }
+                Ok(OwnedFrame {
+                    version: parser.version(),
+                    command,
+                    bytes: bytes.slice(..consumed),
+                    headers,
+                    body,
+                })
+            }
+            Status::Partial => Err(ParseError::MissingNul),
+        }
+    }
+
+    /// Serializes `builder` and wraps the result, so that an outgoing frame can be queued,
+    /// cloned and inspected like a received one.
+    pub fn from_builder<const N: usize>(
+        builder: &FrameBuilder<'_, N>,
+    ) -> Result<OwnedFrame, SerializeError> {
+        let bytes = Bytes::from(builder.to_vec()?);
+        let version = builder.version();
+        let parser = Parser::new()
+            .with_version(version)
+            .with_limits(crate::Limits::UNLIMITED);
+        // What the serializer writes always parses back.
+        OwnedFrame::parse(&parser, bytes).map_err(|_| SerializeError::InvalidHeaderValue)
+    }
+
+    /// The command.
+    pub fn command(&self) -> Command {
+        self.command
+    }
+
+    /// The version whose rules the frame follows on the wire.
+    pub fn wire_version(&self) -> Version {
+        self.version
+    }
+
+    /// How the header names and values are escaped.
+    pub fn escaping(&self) -> Escaping {
+        Escaping::for_frame(self.version, self.command)
+    }
+
+    /// The frame exactly as on the wire, from the command to the NUL.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        &self.bytes[self.body.0..self.body.1]
+    }
+
+    /// The body as [`Bytes`] sharing the frame's buffer.
+    pub fn body_bytes(&self) -> Bytes {
+        self.bytes.slice(self.body.0..self.body.1)
+    }
+
+    /// Every header in wire order, repeated ones included, still escaped.
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = Header<'_>> + '_ {
+        self.headers.iter().map(|s| Header {
+            name: &self.bytes[s.name.0..s.name.1],
+            value: &self.bytes[s.value.0..s.value.1],
+        })
+    }
+
+    /// The first header named `name` (compared after decoding).
+    pub fn header(&self, name: &str) -> Option<Value<'_>> {
+        let escaping = self.escaping();
+        self.headers()
+            .find(|h| escape::eq_plain(escaping, h.name, name.as_bytes()))
+            .map(|h| Value::new(h.value, escaping))
+    }
+
+    /// The first header named `name`, its raw (still escaped) value as [`Bytes`] sharing the
+    /// frame's buffer.
+    pub fn header_bytes(&self, name: &str) -> Option<Bytes> {
+        let escaping = self.escaping();
+        self.headers
+            .iter()
+            .find(|s| escape::eq_plain(escaping, &self.bytes[s.name.0..s.name.1], name.as_bytes()))
+            .map(|s| self.bytes.slice(s.value.0..s.value.1))
+    }
+
+    standard_headers!('_);
+
+    /// Appends the frame's bytes to `out`, unchanged.
+    pub fn put<B: BufMut>(&self, out: &mut B) {
+        out.put_slice(&self.bytes);
+    }
+}
+
+impl fmt::Debug for OwnedFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedFrame")
+            .field("version", &self.version)
+            .field("command", &self.command)
+            .field("headers", &self.headers().collect::<Vec<_>>())
+            .field("body", &format_args!("\"{}\"", self.body().escape_ascii()))
+            .finish()
+    }
+}
+
+/// One item taken off a stream: a frame or a heart-beat.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum OwnedItem {
+    /// A complete frame.
+    Frame(OwnedFrame),
+    /// A heart-beat: an end-of-line between frames.
+    HeartBeat,
+}
+
+/// Collects header spans relative to the start of the frame.
+struct SpanSink {
+    base: usize,
+    spans: Vec<Span>,
+}
+
+impl<'b> HeaderSink<'b> for SpanSink {
+    #[inline]
+    fn push(&mut self, header: Header<'b>) -> Result<(), ParseError> {
+        let at = |s: &[u8]| {
+            let start = s.as_ptr() as usize - self.base;
+            (start, start + s.len())
+        };
+        let span = Span {
+            name: at(header.name),
+            value: at(header.value),
+        };
+        self.spans.push(span);
+        Ok(())
+    }
+}
+
+type OwnedParts = (usize, Vec<Span>, (usize, usize), Command);
+
+fn parse_owned(parser: &Parser, buf: &[u8]) -> Result<Status<OwnedParts>, ParseError> {
+    let base = buf.as_ptr() as usize;
+    let mut sink = SpanSink {
+        base,
+        spans: Vec::new(),
+    };
+    Ok(match parser.parse_into(buf, &mut sink)? {
+        Status::Complete(parts) => {
+            let start = parts.body.as_ptr() as usize - base;
+            Status::Complete((
+                parts.consumed,
+                sink.spans,
+                (start, start + parts.body.len()),
+                parts.command,
+            ))
+        }
+        Status::Partial => Status::Partial,
+    })
+}
+
+/// A streaming STOMP decoder over a `BytesMut` read buffer.
+///
+/// Append what the transport reads to the buffer, then call [`decode`](Self::decode) until it
+/// returns `Ok(None)`. Limits are those of the [`Parser`] it is built with; an error is fatal
+/// for the connection (the buffer's content is then unspecified).
+#[derive(Clone, Debug, Default)]
+pub struct Decoder {
+    parser: Parser,
+    scan: Scan,
+}
+
+impl Decoder {
+    /// A STOMP 1.2 decoder with the default limits.
+    pub fn new() -> Decoder {
+        Decoder::default()
+    }
+
+    /// A decoder following `parser`'s version and limits.
+    pub fn with_parser(parser: Parser) -> Decoder {
+        Decoder {
+            parser,
+            scan: Scan::default(),
+        }
+    }
+
+    /// The parser (version and limits) in use.
+    pub fn parser(&self) -> &Parser {
+        &self.parser
+    }
+
+    /// Follows `version`'s rules from the next frame on (after negotiation).
+    pub fn set_version(&mut self, version: Version) {
+        self.parser.set_version(version);
+    }
+
+    /// Takes the next item off the front of `buf`, or returns `Ok(None)` when `buf` holds only
+    /// part of one (what was scanned is remembered for the next call).
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<OwnedItem>, ParseError> {
+        if self.scan.is_fresh() {
+            match heart_beat(buf)? {
+                Some(Status::Complete(n)) => {
+                    buf.advance(n);
+                    return Ok(Some(OwnedItem::HeartBeat));
+                }
+                Some(Status::Partial) => return Ok(None),
+                None => {}
+            }
+            // Most reads hold whole frames: parse directly, scanning only once.
+            if let Status::Complete(parts) = parse_owned(&self.parser, buf)? {
+                return Ok(Some(OwnedItem::Frame(self.split(buf, parts))));
+            }
+            self.scan.start();
+        }
+        let Some(len) = self.scan.resume(&self.parser, buf)? else {
+            return Ok(None);
+        };
+        self.scan = Scan::default();
+        match parse_owned(&self.parser, &buf[..len])? {
+            Status::Complete(parts) => Ok(Some(OwnedItem::Frame(self.split(buf, parts)))),
+            // The scan found the NUL where the parser looks for it; a frame that ends there
+            // cannot be partial.
+            Status::Partial => Err(ParseError::MissingNul),
+        }
+    }
+
+    fn split(
+        &self,
+        buf: &mut BytesMut,
+        (consumed, headers, body, command): OwnedParts,
+    ) -> OwnedFrame {
+        OwnedFrame {
+            version: self.parser.version(),
+            command,
+            bytes: buf.split_to(consumed).freeze(),
+            headers,
+            body,
+        }
+    }
+}
+
+/// Writes frames into a `BytesMut`, reserving the exact room first.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Encoder;
+
+impl Encoder {
+    /// Appends a built frame.
+    pub fn encode<const N: usize>(
+        &self,
+        frame: &FrameBuilder<'_, N>,
+        dst: &mut BytesMut,
+    ) -> Result<usize, SerializeError> {
+        let len = frame.encoded_len()?;
+        dst.reserve(len);
+        frame.put(dst)
+    }
+
+    /// Appends an owned frame's bytes unchanged.
+    pub fn encode_owned(&self, frame: &OwnedFrame, dst: &mut BytesMut) {
+        dst.reserve(frame.as_bytes().len());
+        frame.put(dst);
+    }
+}

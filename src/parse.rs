@@ -1,0 +1,560 @@
+//! The streaming frame parser: borrowed, allocation-free, limit-checked.
+//!
+//! [`Parser::parse`] looks at the start of a buffer and returns one [`Item`]: a frame or a
+//! heart-beat, with the number of bytes it took, or [`Status::Partial`] when the buffer holds
+//! only the beginning of one. Partial input is never an error; malformed input is a
+//! [`ParseError`], always found before more memory than the [`Limits`] allow is needed.
+//!
+//! Scanning uses memchr: one search per line for its end and one for its first `:`, and one
+//! search of the whole header block for `\` (escapes) and, in 1.2, CR. The small languages
+//! inside header values (`content-length`, `heart-beat`, …) are nom grammars.
+//!
+//! # Rules, by version
+//!
+//! | rule | 1.0 | 1.1 | 1.2 |
+//! |------|-----|-----|-----|
+//! | end of line | LF | LF | LF or CR LF; a bare CR is an error |
+//! | header escapes (not CONNECT/CONNECTED) | none | `\n \c \\` | `\r \n \c \\` |
+//! | undefined escape (`\t`, trailing `\`) | data | error | error |
+//! | header values trimmed of spaces and tabs | yes | no | no |
+//! | body only on SEND, MESSAGE, ERROR | no | yes | yes |
+//!
+//! In every version: a header line splits at its first `:` (a raw `:` later in the value is
+//! kept, as real peers send it); the first of repeated headers wins on lookup, all are kept;
+//! `content-length` is exact, counts body octets without the NUL, and the NUL must follow;
+//! without it, the body ends at the first NUL. Two lenient points, both unambiguous: a CR LF
+//! heart-beat and a CR before the LF of the command line are accepted in 1.0 and 1.1 too.
+
+use memchr::memchr;
+
+use crate::error::ParseError;
+use crate::escape::{self, Escaping};
+use crate::frame::{Frame, Header, Item};
+use crate::{Command, Version};
+
+/// The outcome of parsing a buffer that may hold only part of an item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status<T> {
+    /// A whole item was parsed.
+    Complete(T),
+    /// The buffer ends inside an item: read more bytes and parse again.
+    Partial,
+}
+
+impl<T> Status<T> {
+    /// Whether the item was complete.
+    pub const fn is_complete(&self) -> bool {
+        matches!(self, Status::Complete(_))
+    }
+
+    /// The complete item, if any.
+    pub fn complete(self) -> Option<T> {
+        match self {
+            Status::Complete(t) => Some(t),
+            Status::Partial => None,
+        }
+    }
+}
+
+/// Size limits, all checked before more input is waited for or any memory is reserved.
+///
+/// The defaults protect a server from a client that tries to exhaust its memory while staying
+/// generous for real traffic (RabbitMQ allows 100 headers; Vert.x 10 KiB header lines).
+///
+/// ```
+/// use stomp_proto::{Limits, Parser};
+///
+/// let parser = Parser::new().with_limits(Limits {
+///     max_body_len: 64 * 1024,
+///     ..Limits::DEFAULT
+/// });
+/// assert_eq!(parser.limits().max_headers, 100);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Limits {
+    /// Most octets in one frame, from the first octet of the command to the NUL included.
+    /// Default: 4 MiB + 64 KiB.
+    pub max_frame_len: usize,
+    /// Most header lines in one frame. Default: 100.
+    pub max_headers: usize,
+    /// Most octets in the command line or one header line, end-of-line excluded.
+    /// Default: 8 KiB.
+    pub max_header_line_len: usize,
+    /// Most octets in one body. Default: 4 MiB.
+    pub max_body_len: usize,
+}
+
+impl Limits {
+    /// The default limits.
+    pub const DEFAULT: Limits = Limits {
+        max_frame_len: 4 * 1024 * 1024 + 64 * 1024,
+        max_headers: 100,
+        max_header_line_len: 8 * 1024,
+        max_body_len: 4 * 1024 * 1024,
+    };
+
+    /// No limits at all, for trusted input only.
+    pub const UNLIMITED: Limits = Limits {
+        max_frame_len: usize::MAX,
+        max_headers: usize::MAX,
+        max_header_line_len: usize::MAX,
+        max_body_len: usize::MAX,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits::DEFAULT
+    }
+}
+
+/// A STOMP frame parser for one version and one set of limits.
+///
+/// The parser holds no state between calls: it is a configuration, cheap to copy. A session
+/// switches its version with [`set_version`](Parser::set_version) after negotiation.
+///
+/// ```
+/// use stomp_proto::{Header, Item, Parser, Status, Version};
+///
+/// let parser = Parser::new().with_version(Version::V1_1);
+/// let mut headers = [Header::EMPTY; 8];
+/// let stream = b"\nRECEIPT\nreceipt-id:77\n\n\0";
+///
+/// let Ok(Status::Complete((n, Item::HeartBeat))) = parser.parse(stream, &mut headers) else {
+///     panic!()
+/// };
+/// let Ok(Status::Complete((m, Item::Frame(receipt)))) = parser.parse(&stream[n..], &mut headers)
+/// else { panic!() };
+/// assert!(receipt.receipt_id().unwrap() == "77");
+/// assert_eq!(n + m, stream.len());
+///
+/// // The first bytes of a frame are not an error, just not enough.
+/// assert_eq!(parser.parse(b"RECEIPT\nrecei", &mut headers), Ok(Status::Partial));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Parser {
+    version: Version,
+    limits: Limits,
+}
+
+/// Where a line ends: its content (EOL excluded) and the offset just past its LF.
+type Line<'b> = (&'b [u8], usize);
+
+impl Parser {
+    /// A STOMP 1.2 parser with [`Limits::DEFAULT`].
+    pub const fn new() -> Parser {
+        Parser {
+            version: Version::V1_2,
+            limits: Limits::DEFAULT,
+        }
+    }
+
+    /// This parser, following `version`'s rules.
+    #[must_use]
+    pub const fn with_version(mut self, version: Version) -> Parser {
+        self.version = version;
+        self
+    }
+
+    /// This parser, with `limits`.
+    #[must_use]
+    pub const fn with_limits(mut self, limits: Limits) -> Parser {
+        self.limits = limits;
+        self
+    }
+
+    /// The version whose rules the parser follows.
+    pub const fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Follows `version`'s rules from now on (after version negotiation).
+    pub fn set_version(&mut self, version: Version) {
+        self.version = version;
+    }
+
+    /// The limits.
+    pub const fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Changes the limits.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// Parses one item from the start of `buf`.
+    ///
+    /// Returns `Complete((consumed, item))` with the number of bytes the item took (a frame's
+    /// count ends at its NUL; end-of-lines after it come back as heart-beats on the next
+    /// calls), or `Partial` when `buf` ends inside the item. Header lines are stored in
+    /// `headers`, which the frame borrows; [`ParseError::TooManyHeaders`] means it is too
+    /// small.
+    pub fn parse<'b: 'h, 'h>(
+        &self,
+        buf: &'b [u8],
+        headers: &'h mut [Header<'b>],
+    ) -> Result<Status<(usize, Item<'h>)>, ParseError> {
+        match heart_beat(buf)? {
+            Some(Status::Complete(n)) => Ok(Status::Complete((n, Item::HeartBeat))),
+            Some(Status::Partial) => Ok(Status::Partial),
+            None => Ok(match self.parse_frame(buf, headers)? {
+                Status::Complete((n, frame)) => Status::Complete((n, Item::Frame(frame))),
+                Status::Partial => Status::Partial,
+            }),
+        }
+    }
+
+    /// Parses one frame from the start of `buf`, where a frame (not a heart-beat) must start.
+    pub fn parse_frame<'b: 'h, 'h>(
+        &self,
+        buf: &'b [u8],
+        headers: &'h mut [Header<'b>],
+    ) -> Result<Status<(usize, Frame<'h>)>, ParseError> {
+        let mut sink = SliceSink { headers, len: 0 };
+        Ok(match self.parse_into(buf, &mut sink)? {
+            Status::Complete(parts) => {
+                let headers = &sink.headers[..sink.len];
+                Status::Complete((
+                    parts.consumed,
+                    Frame::new(self.version, parts.command, headers, parts.body),
+                ))
+            }
+            Status::Partial => Status::Partial,
+        })
+    }
+
+    /// Parses one frame, handing each header to `sink`.
+    pub(crate) fn parse_into<'b>(
+        &self,
+        buf: &'b [u8],
+        sink: &mut impl HeaderSink<'b>,
+    ) -> Result<Status<FrameParts<'b>>, ParseError> {
+        let limits = &self.limits;
+        let Some((command_line, mut pos)) = self.line(buf, 0, true)? else {
+            return Ok(Status::Partial);
+        };
+        let command = self.command(command_line)?;
+        let block_start = pos;
+        let mut count = 0;
+        let mut content_length = None;
+        loop {
+            if pos > limits.max_frame_len {
+                return Err(ParseError::FrameTooLarge);
+            }
+            let Some((line, next)) = self.line(buf, pos, false)? else {
+                return Ok(Status::Partial);
+            };
+            pos = next;
+            if line.is_empty() {
+                break;
+            }
+            if count == limits.max_headers {
+                return Err(ParseError::HeaderCountLimit);
+            }
+            let header = self.header(line)?;
+            if content_length.is_none() && header.name == b"content-length" {
+                content_length = Some(content_length_value(header.value)?);
+            }
+            sink.push(header)?;
+            count += 1;
+        }
+        let header_end = pos;
+        if header_end > limits.max_frame_len {
+            return Err(ParseError::FrameTooLarge);
+        }
+        self.check_block(command, &buf[block_start..header_end])?;
+        let Some((body, consumed)) = self.body(buf, header_end, command, content_length)? else {
+            return Ok(Status::Partial);
+        };
+        Ok(Status::Complete(FrameParts {
+            command,
+            body,
+            consumed,
+        }))
+    }
+
+    /// Recognises the command line.
+    fn command(&self, line: &[u8]) -> Result<Command, ParseError> {
+        let command = Command::parse(line).ok_or(ParseError::UnknownCommand)?;
+        if !command.exists_in(self.version) {
+            return Err(ParseError::CommandNotInVersion);
+        }
+        Ok(command)
+    }
+
+    /// Finds the line starting at `pos`. `None` when `buf` ends first, an error when the line
+    /// is longer than the limit (found without waiting for its end).
+    #[inline]
+    pub(crate) fn line<'b>(
+        &self,
+        buf: &'b [u8],
+        pos: usize,
+        command: bool,
+    ) -> Result<Option<Line<'b>>, ParseError> {
+        let max = self.limits.max_header_line_len;
+        // Room for the longest legal line, a CR and the LF.
+        let window_end = buf.len().min(pos.saturating_add(max).saturating_add(2));
+        let window = buf.get(pos..window_end).unwrap_or_default();
+        match memchr(b'\n', window) {
+            Some(i) => {
+                let mut line = &window[..i];
+                if let [rest @ .., b'\r'] = line {
+                    if command || self.version == Version::V1_2 {
+                        line = rest;
+                    }
+                }
+                if line.len() > max {
+                    return Err(ParseError::HeaderLineTooLong);
+                }
+                Ok(Some((line, pos + i + 1)))
+            }
+            None if window.len() >= max.saturating_add(2) => Err(ParseError::HeaderLineTooLong),
+            None => Ok(None),
+        }
+    }
+
+    /// Splits a header line at its first `:`.
+    #[inline]
+    pub(crate) fn header<'b>(&self, line: &'b [u8]) -> Result<Header<'b>, ParseError> {
+        let colon = memchr(b':', line).ok_or(ParseError::MissingColon)?;
+        if colon == 0 {
+            return Err(ParseError::EmptyHeaderName);
+        }
+        let name = &line[..colon];
+        let mut value = &line[colon + 1..];
+        if self.version == Version::V1_0 {
+            value = value.trim_ascii_start();
+            while let [rest @ .., b' ' | b'\t'] = value {
+                value = rest;
+            }
+        }
+        Ok(Header { name, value })
+    }
+
+    /// Checks the whole header block once it is complete: no bare CR (1.2) and only defined
+    /// escapes (1.1+, not CONNECT/CONNECTED). One memchr pass each over the block.
+    ///
+    /// Checking escapes over the whole block is the same as checking each name and value:
+    /// the octets that end a name or value (`:`, CR, LF) never complete an escape sequence.
+    fn check_block(&self, command: Command, block: &[u8]) -> Result<(), ParseError> {
+        if self.version == Version::V1_2 {
+            // `line` strips the CR of a CR LF; any CR left inside a line is bare.
+            for i in memchr::memchr_iter(b'\r', block) {
+                if block.get(i + 1) != Some(&b'\n') {
+                    return Err(ParseError::BareCr);
+                }
+            }
+        }
+        let escaping = Escaping::for_frame(self.version, command);
+        escape::validate(escaping, block).map_err(|_| ParseError::InvalidEscape)
+    }
+
+    /// Finds the body that starts at `start` and the frame's end just past its NUL.
+    fn body<'b>(
+        &self,
+        buf: &'b [u8],
+        start: usize,
+        command: Command,
+        content_length: Option<usize>,
+    ) -> Result<Option<(&'b [u8], usize)>, ParseError> {
+        let Some(nul) = self.body_end(buf, start, command, content_length, &mut 0)? else {
+            return Ok(None);
+        };
+        if buf[nul] != 0 {
+            return Err(ParseError::MissingNul);
+        }
+        Ok(Some((&buf[start..nul], nul + 1)))
+    }
+
+    /// Finds where the NUL that ends the body starting at `start` is, or must be (with
+    /// `content-length`), once `buf` reaches it. `searched` counts body octets already known
+    /// to hold no NUL, and is updated for the next call.
+    fn body_end(
+        &self,
+        buf: &[u8],
+        start: usize,
+        command: Command,
+        content_length: Option<usize>,
+        searched: &mut usize,
+    ) -> Result<Option<usize>, ParseError> {
+        let limits = &self.limits;
+        let no_body = self.version != Version::V1_0 && !command.may_have_body();
+        // Octets the frame may still take: the body and its NUL.
+        let room = limits.max_frame_len - start;
+        if room == 0 {
+            return Err(ParseError::FrameTooLarge);
+        }
+        if let Some(len) = content_length {
+            if len > limits.max_body_len {
+                return Err(ParseError::BodyTooLarge);
+            }
+            if len >= room {
+                return Err(ParseError::FrameTooLarge);
+            }
+            if len > 0 && no_body {
+                return Err(ParseError::UnexpectedBody);
+            }
+            let end = start + len;
+            return Ok((buf.len() > end).then_some(end));
+        }
+        if no_body {
+            // Fail on the first octet rather than wait for a NUL that may never come.
+            return match buf.get(start) {
+                None => Ok(None),
+                Some(0) => Ok(Some(start)),
+                Some(_) => Err(ParseError::UnexpectedBody),
+            };
+        }
+        let body_window = limits.max_body_len.saturating_add(1);
+        let window = body_window.min(room);
+        let search_end = buf.len().min(start.saturating_add(window));
+        let from = start + *searched;
+        match memchr(0, buf.get(from..search_end).unwrap_or_default()) {
+            Some(i) => Ok(Some(from + i)),
+            None if search_end - start < window => {
+                *searched = search_end.max(from) - start;
+                Ok(None)
+            }
+            None if body_window <= room => Err(ParseError::BodyTooLarge),
+            None => Err(ParseError::FrameTooLarge),
+        }
+    }
+}
+
+/// Parses a `content-length` value.
+fn content_length_value(value: &[u8]) -> Result<usize, ParseError> {
+    crate::value::content_length(value).map_err(|_| ParseError::InvalidContentLength)
+}
+
+/// What a frame is made of, apart from its headers (which went to a [`HeaderSink`]).
+pub(crate) struct FrameParts<'b> {
+    pub(crate) command: Command,
+    pub(crate) body: &'b [u8],
+    pub(crate) consumed: usize,
+}
+
+/// Where the parser puts the headers it finds.
+pub(crate) trait HeaderSink<'b> {
+    /// Stores one header, or fails when there is no room.
+    fn push(&mut self, header: Header<'b>) -> Result<(), ParseError>;
+}
+
+struct SliceSink<'h, 'b> {
+    headers: &'h mut [Header<'b>],
+    len: usize,
+}
+
+impl<'b> HeaderSink<'b> for SliceSink<'_, 'b> {
+    #[inline]
+    fn push(&mut self, header: Header<'b>) -> Result<(), ParseError> {
+        *self
+            .headers
+            .get_mut(self.len)
+            .ok_or(ParseError::TooManyHeaders)? = header;
+        self.len += 1;
+        Ok(())
+    }
+}
+
+/// Recognises a heart-beat (`\n` or `\r\n`) at the start of `buf`; `None` when a frame starts
+/// there.
+#[inline]
+pub(crate) fn heart_beat(buf: &[u8]) -> Result<Option<Status<usize>>, ParseError> {
+    match buf {
+        [] => Ok(Some(Status::Partial)),
+        [b'\n', ..] => Ok(Some(Status::Complete(1))),
+        [b'\r'] => Ok(Some(Status::Partial)),
+        [b'\r', b'\n', ..] => Ok(Some(Status::Complete(2))),
+        [b'\r', ..] => Err(ParseError::BareCr),
+        _ => Ok(None),
+    }
+}
+
+/// A resumable search for where the frame at the start of a growing buffer ends.
+///
+/// It remembers how far it has looked, so a frame that arrives a byte at a time is scanned
+/// once in all, not once per byte. It applies the limits and finds the end; the frame is then
+/// parsed (and fully checked) once by [`Parser::parse_into`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Scan {
+    /// Whether anything has been looked at since the last frame ended.
+    started: bool,
+    /// Start of the line being searched, or of the body once `in_body`.
+    start: usize,
+    /// Bytes after `start` already searched for LF or NUL.
+    searched: usize,
+    command: Option<Command>,
+    headers: usize,
+    content_length: Option<usize>,
+    in_body: bool,
+}
+
+impl Scan {
+    /// Whether the scan is at the start of a frame, with nothing remembered.
+    pub(crate) fn is_fresh(&self) -> bool {
+        !self.started
+    }
+
+    /// Marks the start of a frame as looked at.
+    pub(crate) fn start(&mut self) {
+        self.started = true;
+    }
+
+    /// Continues the search over `buf` (the same buffer as before, perhaps longer). Returns
+    /// the frame's length, NUL included, once `buf` holds all of it.
+    pub(crate) fn resume(
+        &mut self,
+        parser: &Parser,
+        buf: &[u8],
+    ) -> Result<Option<usize>, ParseError> {
+        self.started = true;
+        let limits = &parser.limits;
+        while !self.in_body {
+            let max = limits.max_header_line_len;
+            let window_end = buf
+                .len()
+                .min(self.start.saturating_add(max).saturating_add(2));
+            let from = self.start + self.searched;
+            let Some(i) = memchr(b'\n', buf.get(from..window_end).unwrap_or_default()) else {
+                if window_end - self.start >= max.saturating_add(2) {
+                    return Err(ParseError::HeaderLineTooLong);
+                }
+                self.searched = window_end.max(from) - self.start;
+                return Ok(None);
+            };
+            let next = from + i + 1;
+            let (line, _) = parser
+                .line(buf, self.start, self.command.is_none())?
+                .ok_or(ParseError::HeaderLineTooLong)?;
+            self.start = next;
+            self.searched = 0;
+            if self.command.is_none() {
+                self.command = Some(parser.command(line)?);
+            } else if line.is_empty() {
+                self.in_body = true;
+            } else {
+                if self.headers == limits.max_headers {
+                    return Err(ParseError::HeaderCountLimit);
+                }
+                self.headers += 1;
+                let header = parser.header(line)?;
+                if self.content_length.is_none() && header.name == b"content-length" {
+                    self.content_length = Some(content_length_value(header.value)?);
+                }
+            }
+            if self.start > limits.max_frame_len {
+                return Err(ParseError::FrameTooLarge);
+            }
+        }
+        let command = self.command.unwrap_or(Command::Send);
+        let nul = parser.body_end(
+            buf,
+            self.start,
+            command,
+            self.content_length,
+            &mut self.searched,
+        )?;
+        Ok(nul.map(|nul| nul + 1))
+    }
+}
