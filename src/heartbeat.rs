@@ -44,10 +44,10 @@ impl HeartBeat {
 
     /// Writes `cx,cy` into `out` (at most 21 bytes), returning the written part.
     pub fn write_to(self, out: &mut [u8; 21]) -> &[u8] {
-        let mut n = crate::serialize::write_decimal(self.outgoing as usize, &mut out[..10]);
+        let mut n = crate::serialize::write_decimal(u64::from(self.outgoing), &mut out[..10]);
         out[n] = b',';
         n += 1;
-        n += crate::serialize::write_decimal(self.incoming as usize, &mut out[n..n + 10]);
+        n += crate::serialize::write_decimal(u64::from(self.incoming), &mut out[n..n + 10]);
         &out[..n]
     }
 

@@ -72,6 +72,8 @@ mod version;
 
 #[cfg(feature = "alloc")]
 pub mod codec;
+#[cfg(feature = "alloc")]
+pub mod session;
 
 pub use command::Command;
 pub use error::{ParseError, SerializeError, UnescapeError, ValueError};

@@ -65,7 +65,7 @@ struct Plan {
 const CONTENT_LENGTH: &[u8] = b"content-length";
 
 /// The number of decimal digits of `n`.
-pub(crate) fn decimal_len(mut n: usize) -> usize {
+pub(crate) fn decimal_len(mut n: u64) -> usize {
     let mut len = 1;
     while n >= 10 {
         n /= 10;
@@ -75,7 +75,7 @@ pub(crate) fn decimal_len(mut n: usize) -> usize {
 }
 
 /// Writes `n` in decimal at the start of `out`, which must have room for it.
-pub(crate) fn write_decimal(n: usize, out: &mut [u8]) -> usize {
+pub(crate) fn write_decimal(n: u64, out: &mut [u8]) -> usize {
     let len = decimal_len(n);
     let mut rest = n;
     for slot in out[..len].iter_mut().rev() {
@@ -161,7 +161,7 @@ fn plan<'h>(
             ContentLength::Always => true,
         };
     if add_content_length {
-        len += CONTENT_LENGTH.len() + 1 + decimal_len(body.len()) + 1;
+        len += CONTENT_LENGTH.len() + 1 + decimal_len(body.len() as u64) + 1;
     }
     len += 1 + body.len() + 1;
     Ok(Plan {
@@ -234,7 +234,7 @@ fn encode<'h>(
     }
     if plan.add_content_length {
         let mut digits = [0u8; 20];
-        let n = write_decimal(body.len(), &mut digits);
+        let n = write_decimal(body.len() as u64, &mut digits);
         sink.put(b"content-length:");
         sink.put(&digits[..n]);
         sink.put(b"\n");

@@ -1,0 +1,254 @@
+//! Sans-IO session state machines (feature `alloc`): [`client::Client`] and
+//! [`server::Server`], one connection each.
+//!
+//! A session never touches a socket or a clock. The caller drives it:
+//!
+//! - `handle_input(now, bytes)` with whatever the transport read;
+//! - `handle_timeout(now)` once `poll_timeout()` is reached;
+//! - API calls (`send`, `subscribe`, …) whenever the application wants;
+//!
+//! and after **every** one of those calls drains the session, each poll until it returns
+//! `None`:
+//!
+//! - `poll_transmit()`: bytes to write to the transport, in order;
+//! - `poll_event()`: what happened (a message arrived, a receipt, an error, …);
+//! - `poll_timeout()`: the next instant at which `handle_timeout` must be called (it changes
+//!   after every call, so ask again each time).
+//!
+//! Time is the crate's own [`Instant`](crate::time::Instant): any monotonic timeline the
+//! caller likes, real or virtual.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::serialize::{put_frame, ContentLength, PlainHeader};
+use crate::time::{Duration, Instant};
+use crate::{Command, SerializeError, Version};
+
+pub mod client;
+pub mod server;
+
+/// Why a session refuses an API call. The session is unchanged when it returns one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The session is not connected yet (no CONNECTED sent or received).
+    NotConnected,
+    /// The session is already connecting or connected.
+    AlreadyConnected,
+    /// The session is disconnecting or closed: nothing more may be sent.
+    Closed,
+    /// No subscription has this id.
+    UnknownSubscription,
+    /// A subscription with this id exists already.
+    DuplicateSubscription,
+    /// The message's subscription uses `ack:auto`: there is nothing to acknowledge.
+    AckNotExpected,
+    /// No unacknowledged message matches.
+    UnknownMessage,
+    /// NACK does not exist in STOMP 1.0.
+    NackNotInVersion,
+    /// No open transaction has this id.
+    UnknownTransaction,
+    /// A transaction with this id is open already.
+    DuplicateTransaction,
+    /// A header or body given to the call cannot be encoded.
+    Serialize(SerializeError),
+}
+
+impl core::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SessionError::NotConnected => f.write_str("session not connected"),
+            SessionError::AlreadyConnected => {
+                f.write_str("session already connecting or connected")
+            }
+            SessionError::Closed => f.write_str("session disconnecting or closed"),
+            SessionError::UnknownSubscription => f.write_str("unknown subscription"),
+            SessionError::DuplicateSubscription => f.write_str("subscription id already in use"),
+            SessionError::AckNotExpected => {
+                f.write_str("subscription does not expect acknowledgments")
+            }
+            SessionError::UnknownMessage => f.write_str("no unacknowledged message matches"),
+            SessionError::NackNotInVersion => f.write_str("NACK does not exist in STOMP 1.0"),
+            SessionError::UnknownTransaction => f.write_str("unknown transaction"),
+            SessionError::DuplicateTransaction => f.write_str("transaction id already in use"),
+            SessionError::Serialize(e) => write!(f, "cannot encode frame: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for SessionError {}
+
+impl From<SerializeError> for SessionError {
+    fn from(e: SerializeError) -> SessionError {
+        SessionError::Serialize(e)
+    }
+}
+
+/// Bytes waiting to be written to the transport.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    buf: BytesMut,
+}
+
+impl Outbox {
+    /// Appends a frame with plain headers, escaped for `command` in `version`.
+    pub(crate) fn frame(
+        &mut self,
+        version: Version,
+        command: Command,
+        headers: &[PlainHeader<'_>],
+        body: &[u8],
+    ) -> Result<(), SerializeError> {
+        let len = crate::serialize::encoded_len(
+            version,
+            command,
+            headers,
+            body,
+            ContentLength::WhenBody,
+        )?;
+        self.buf.reserve(len);
+        put_frame(
+            version,
+            command,
+            headers,
+            body,
+            ContentLength::WhenBody,
+            &mut self.buf,
+        )
+        .map(|_| ())
+    }
+
+    /// Appends raw bytes (a heart-beat EOL, or an already encoded frame).
+    pub(crate) fn raw(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Whether nothing is waiting.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Everything waiting, as one chunk.
+    pub(crate) fn take(&mut self) -> Option<Bytes> {
+        (!self.buf.is_empty()).then(|| self.buf.split().freeze())
+    }
+}
+
+/// A decimal number formatted on the stack, for header values.
+pub(crate) struct Decimal {
+    digits: [u8; 20],
+    len: usize,
+}
+
+impl Decimal {
+    pub(crate) fn new(n: u64) -> Decimal {
+        let mut digits = [0u8; 20];
+        let len = crate::serialize::write_decimal(n, &mut digits);
+        Decimal { digits, len }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.digits[..self.len]
+    }
+}
+
+/// Heart-beat bookkeeping for one connection, both directions.
+///
+/// After negotiation, `send_every` is how often this side must send *something* (a frame or
+/// an EOL) and `expect_every` how often the peer must; the peer is declared dead when nothing
+/// at all arrived for `expect_every × grace_percent / 100`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeartBeats {
+    send_every: Option<Duration>,
+    expect_every: Option<Duration>,
+    grace_percent: u32,
+    last_sent: Instant,
+    last_received: Instant,
+}
+
+/// What a heart-beat deadline asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct HeartBeatDue {
+    /// Send an EOL now: nothing was sent for the interval.
+    pub(crate) send: bool,
+    /// The peer is dead: nothing was received within the grace window.
+    pub(crate) peer_dead: bool,
+}
+
+impl HeartBeats {
+    /// No heart-beats either way, yet.
+    pub(crate) fn new(grace_percent: u32, now: Instant) -> HeartBeats {
+        HeartBeats {
+            send_every: None,
+            expect_every: None,
+            grace_percent: grace_percent.max(100),
+            last_sent: now,
+            last_received: now,
+        }
+    }
+
+    /// Starts the negotiated intervals at `now`.
+    pub(crate) fn start(
+        &mut self,
+        send_every: Option<Duration>,
+        expect_every: Option<Duration>,
+        now: Instant,
+    ) {
+        self.send_every = send_every;
+        self.expect_every = expect_every;
+        self.last_sent = now;
+        self.last_received = now;
+    }
+
+    /// Stops both directions (the connection is closing).
+    pub(crate) fn stop(&mut self) {
+        self.send_every = None;
+        self.expect_every = None;
+    }
+
+    /// The negotiated intervals `(send, expect)`.
+    pub(crate) fn intervals(&self) -> (Option<Duration>, Option<Duration>) {
+        (self.send_every, self.expect_every)
+    }
+
+    /// Something was written to the transport at `now`.
+    pub(crate) fn sent(&mut self, now: Instant) {
+        self.last_sent = self.last_sent.max(now);
+    }
+
+    /// Something (anything) arrived at `now`.
+    pub(crate) fn received(&mut self, now: Instant) {
+        self.last_received = self.last_received.max(now);
+    }
+
+    fn send_deadline(&self) -> Option<Instant> {
+        self.send_every.map(|every| self.last_sent + every)
+    }
+
+    fn receive_deadline(&self) -> Option<Instant> {
+        self.expect_every.map(|every| {
+            let window = every
+                .checked_mul(self.grace_percent)
+                .map(|d| d / 100)
+                .unwrap_or(Duration::MAX);
+            self.last_received + window
+        })
+    }
+
+    /// The earliest instant at which [`due`](Self::due) has something to say.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match (self.send_deadline(), self.receive_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// What is due at `now`. The caller sends the EOL (and then calls [`sent`](Self::sent)).
+    pub(crate) fn due(&self, now: Instant) -> HeartBeatDue {
+        HeartBeatDue {
+            send: self.send_deadline().is_some_and(|d| now >= d),
+            peer_dead: self.receive_deadline().is_some_and(|d| now >= d),
+        }
+    }
+}
