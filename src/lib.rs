@@ -84,6 +84,6 @@ pub use parse::{Limits, Parser, Status};
 pub use serialize::{ContentLength, FrameBuilder};
 pub use version::{Version, Versions};
 
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "std"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
