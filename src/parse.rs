@@ -232,7 +232,7 @@ impl Parser {
     ) -> Result<Status<FrameParts<'b>>, ParseError> {
         let limits = &self.limits;
         let Some((command_line, mut pos)) = self.line(buf, 0, true)? else {
-            return Ok(Status::Partial);
+            return self.partial_head(buf);
         };
         let command = self.command(command_line)?;
         let block_start = pos;
@@ -243,7 +243,7 @@ impl Parser {
                 return Err(ParseError::FrameTooLarge);
             }
             let Some((line, next)) = self.line(buf, pos, false)? else {
-                return Ok(Status::Partial);
+                return self.partial_head(buf);
             };
             pos = next;
             if line.is_empty() {
@@ -272,6 +272,17 @@ impl Parser {
             body,
             consumed,
         }))
+    }
+
+    /// `Partial` for a frame whose command line or header block has not ended in `buf`,
+    /// unless `buf` already holds `max_frame_len` octets of it: the frame is then longer
+    /// than the limit, whatever follows (the line limit alone would let a header line run
+    /// far past a small frame limit).
+    fn partial_head<T>(&self, buf: &[u8]) -> Result<Status<T>, ParseError> {
+        if buf.len() >= self.limits.max_frame_len {
+            return Err(ParseError::FrameTooLarge);
+        }
+        Ok(Status::Partial)
     }
 
     /// Recognises the command line.
@@ -324,7 +335,10 @@ impl Parser {
         let name = &line[..colon];
         let mut value = &line[colon + 1..];
         if self.version == Version::V1_0 {
-            value = value.trim_ascii_start();
+            // Spaces and tabs only: `trim_ascii` would also take CR, LF and form feed.
+            while let [b' ' | b'\t', rest @ ..] = value {
+                value = rest;
+            }
             while let [rest @ .., b' ' | b'\t'] = value {
                 value = rest;
             }
@@ -519,6 +533,9 @@ impl Scan {
             let Some(i) = memchr(b'\n', buf.get(from..window_end).unwrap_or_default()) else {
                 if window_end - self.start >= max.saturating_add(2) {
                     return Err(ParseError::HeaderLineTooLong);
+                }
+                if buf.len() >= limits.max_frame_len {
+                    return Err(ParseError::FrameTooLarge);
                 }
                 self.searched = window_end.max(from) - self.start;
                 return Ok(None);
