@@ -27,6 +27,8 @@ use crate::{Command, SerializeError, Version};
 pub mod client;
 pub mod server;
 
+pub use client::{Client, ClientConfig, ClientEvent};
+
 /// Why a session refuses an API call. The session is unchanged when it returns one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -47,6 +49,8 @@ pub enum SessionError {
     UnknownMessage,
     /// NACK does not exist in STOMP 1.0.
     NackNotInVersion,
+    /// The `client-individual` ack mode does not exist in STOMP 1.0.
+    AckModeNotInVersion,
     /// No open transaction has this id.
     UnknownTransaction,
     /// A transaction with this id is open already.
@@ -70,6 +74,9 @@ impl core::fmt::Display for SessionError {
             }
             SessionError::UnknownMessage => f.write_str("no unacknowledged message matches"),
             SessionError::NackNotInVersion => f.write_str("NACK does not exist in STOMP 1.0"),
+            SessionError::AckModeNotInVersion => {
+                f.write_str("ack mode client-individual does not exist in STOMP 1.0")
+            }
             SessionError::UnknownTransaction => f.write_str("unknown transaction"),
             SessionError::DuplicateTransaction => f.write_str("transaction id already in use"),
             SessionError::Serialize(e) => write!(f, "cannot encode frame: {e}"),
@@ -205,6 +212,11 @@ impl HeartBeats {
     pub(crate) fn stop(&mut self) {
         self.send_every = None;
         self.expect_every = None;
+    }
+
+    /// Stops sending heart-beats (DISCONNECT was sent) while still watching the peer.
+    pub(crate) fn stop_sending(&mut self) {
+        self.send_every = None;
     }
 
     /// The negotiated intervals `(send, expect)`.
