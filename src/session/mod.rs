@@ -28,6 +28,10 @@ pub mod client;
 pub mod server;
 
 pub use client::{Client, ClientConfig, ClientEvent};
+pub use server::{
+    CloseReason, ConnectRequest, Message, MessageId, ProtocolError, Server, ServerConfig,
+    ServerEvent,
+};
 
 /// Why a session refuses an API call. The session is unchanged when it returns one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -55,6 +59,8 @@ pub enum SessionError {
     UnknownTransaction,
     /// A transaction with this id is open already.
     DuplicateTransaction,
+    /// No reported frame waits for a RECEIPT with this id.
+    UnknownReceipt,
     /// A header or body given to the call cannot be encoded.
     Serialize(SerializeError),
 }
@@ -79,6 +85,7 @@ impl core::fmt::Display for SessionError {
             }
             SessionError::UnknownTransaction => f.write_str("unknown transaction"),
             SessionError::DuplicateTransaction => f.write_str("transaction id already in use"),
+            SessionError::UnknownReceipt => f.write_str("no frame waits for this receipt"),
             SessionError::Serialize(e) => write!(f, "cannot encode frame: {e}"),
         }
     }
@@ -217,6 +224,11 @@ impl HeartBeats {
     /// Stops sending heart-beats (DISCONNECT was sent) while still watching the peer.
     pub(crate) fn stop_sending(&mut self) {
         self.send_every = None;
+    }
+
+    /// Stops watching the peer (it sent DISCONNECT) while still sending heart-beats.
+    pub(crate) fn stop_expecting(&mut self) {
+        self.expect_every = None;
     }
 
     /// The negotiated intervals `(send, expect)`.
