@@ -39,7 +39,8 @@
 //! | feature | default | adds |
 //! |---------|---------|------|
 //! | `std`   | yes     | `alloc`, and conversions from `std::time::Instant` |
-//! | `alloc` | via `std` | owned frames sharing the read buffer ([`bytes::Bytes`]), the resumable [`codec::Decoder`], writing into `BufMut`, `Cow` decoding |
+//! | `alloc` | via `std` | owned frames sharing the read buffer ([`bytes::Bytes`]), the resumable [`codec::Decoder`], writing into `BufMut`, `Cow` decoding, the [`session`] state machines |
+//! | `tokio-codec` | no | `tokio_util::codec::{Decoder, Encoder}` impls for [`codec::Decoder`] and [`codec::Encoder`] |
 //!
 //! With `default-features = false` the crate is `#![no_std]` without an allocator.
 //!
@@ -74,6 +75,8 @@ mod version;
 pub mod codec;
 #[cfg(feature = "alloc")]
 pub mod session;
+#[cfg(feature = "tokio-codec")]
+pub mod tokio_codec;
 
 pub use command::Command;
 pub use error::{ParseError, SerializeError, UnescapeError, ValueError};
