@@ -499,6 +499,8 @@ pub(crate) struct Scan {
     /// Bytes after `start` already searched for LF or NUL.
     searched: usize,
     command: Option<Command>,
+    /// Where the header block starts: just past the command line.
+    block_start: usize,
     headers: usize,
     content_length: Option<usize>,
     in_body: bool,
@@ -548,7 +550,14 @@ impl Scan {
             self.searched = 0;
             if self.command.is_none() {
                 self.command = Some(parser.command(line)?);
+                self.block_start = next;
             } else if line.is_empty() {
+                // Check the block now, in `parse_into`'s order, not after the whole body.
+                if next > limits.max_frame_len {
+                    return Err(ParseError::FrameTooLarge);
+                }
+                let command = self.command.unwrap_or(Command::Send);
+                parser.check_block(command, &buf[self.block_start..next])?;
                 self.in_body = true;
             } else {
                 if self.headers == limits.max_headers {

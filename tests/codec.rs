@@ -249,6 +249,34 @@ fn decoder_reports_malformed_frames() {
 }
 
 #[test]
+fn decoder_reports_header_block_errors_before_the_body() {
+    // The header block is checked as soon as it ends, as the parser does, whatever the
+    // chunking: the same error as a whole-buffer parse, and no body buffered first.
+    for (input, error) in [
+        (&b"SUBSCRIBE\nfoo:\\t\n\nx\0"[..], ParseError::InvalidEscape),
+        (b"SUBSCRIBE\nfoo:a\rb\n\nx\0", ParseError::BareCr),
+        (b"SEND\nfoo:\\\n\nbody\0", ParseError::InvalidEscape),
+    ] {
+        let mut storage = [stomp_proto::Header::EMPTY; 4];
+        assert_eq!(Parser::new().parse(input, &mut storage), Err(error));
+        let head = input.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+        for chunk in [1, 2, 5] {
+            let mut decoder = Decoder::new();
+            let mut buf = BytesMut::new();
+            let mut got = Ok(Vec::new());
+            for piece in input[..head].chunks(chunk) {
+                buf.extend_from_slice(piece);
+                got = drain(&mut decoder, &mut buf);
+                if got.is_err() {
+                    break;
+                }
+            }
+            assert_eq!(got, Err(error), "{input:?} by {chunk}");
+        }
+    }
+}
+
+#[test]
 fn decoder_follows_version_changes() {
     let mut decoder = Decoder::new();
     let mut buf = BytesMut::from(&b"CONNECTED\nversion:1.0\n\n\0NACK\nid:1\n\n\0"[..]);
