@@ -977,7 +977,8 @@ mod accessors {
         with_frame(V1_2, b"SEND\nk:a\\cb\\\\\\n\n\n\0", |f| {
             let v = f.header("k").unwrap();
             assert!(v == "a:b\\\n");
-            assert!(v == &b"a:b\\\n"[..]);
+            let bytes: &[u8] = b"a:b\\\n";
+            assert!(v == bytes); // PartialEq<&[u8]>
             assert!(v == *"a:b\\\n");
             assert!(v == b"a:b\\\n"[..]);
             assert!(v != "a\\cb\\\\\\n");
