@@ -112,6 +112,7 @@ const QUOTE_MAX: usize = 1024;
 /// | [`max_subscriptions`](Self::max_subscriptions) | 256 |
 /// | [`max_transactions`](Self::max_transactions) | 64 |
 /// | [`max_pending_receipts`](Self::max_pending_receipts) | 1024 |
+/// | [`require_host`](Self::require_host) | `true`: a 1.1+ CONNECT without `host` is an ERROR |
 ///
 /// ```
 /// use stomp_proto::session::ServerConfig;
@@ -133,6 +134,7 @@ pub struct ServerConfig {
     max_subscriptions: usize,
     max_transactions: usize,
     max_pending_receipts: usize,
+    require_host: bool,
 }
 
 impl Default for ServerConfig {
@@ -146,6 +148,7 @@ impl Default for ServerConfig {
             max_subscriptions: 256,
             max_transactions: 64,
             max_pending_receipts: 1024,
+            require_host: true,
         }
     }
 }
@@ -212,6 +215,27 @@ impl ServerConfig {
     #[must_use]
     pub fn max_pending_receipts(mut self, max: usize) -> ServerConfig {
         self.max_pending_receipts = max;
+        self
+    }
+
+    /// Whether a 1.1 or 1.2 CONNECT must carry the `host` header, as the spec requires.
+    ///
+    /// `false` accepts a CONNECT without it ([`ConnectRequest::host`] is then `None`), as
+    /// RabbitMQ and Spring do: browser clients such as `@stomp/stompjs` send only
+    /// `accept-version` and `heart-beat` unless told otherwise.
+    ///
+    /// ```
+    /// use stomp_proto::session::{Server, ServerConfig, ServerEvent};
+    /// use stomp_proto::time::Instant;
+    ///
+    /// let mut server = Server::new(ServerConfig::new().require_host(false), Instant::ZERO);
+    /// server.handle_input(Instant::ZERO, b"CONNECT\naccept-version:1.2\nheart-beat:0,0\n\n\0");
+    /// let Some(ServerEvent::Connect(request)) = server.poll_event() else { panic!() };
+    /// assert_eq!(request.host, None);
+    /// ```
+    #[must_use]
+    pub fn require_host(mut self, require: bool) -> ServerConfig {
+        self.require_host = require;
         self
     }
 
@@ -1100,7 +1124,7 @@ impl Server {
             Ok(if modern { value } else { value.map(trim) })
         };
         let host = value(header::HOST)?;
-        if modern && host.is_none() {
+        if modern && host.is_none() && self.config.require_host {
             return Err(ProtocolError::MissingHeader(header::HOST));
         }
         let login = value(header::LOGIN)?;
