@@ -138,11 +138,6 @@ impl Outbox {
         self.buf.extend_from_slice(bytes);
     }
 
-    /// Whether nothing is waiting.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
     /// Everything waiting, as one chunk.
     pub(crate) fn take(&mut self) -> Option<Bytes> {
         (!self.buf.is_empty()).then(|| self.buf.split().freeze())
