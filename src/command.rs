@@ -111,6 +111,19 @@ impl Command {
         })
     }
 
+    /// Whether `partial`, the start of a command line whose end has not arrived yet, can
+    /// still become a command (with an optional CR before the LF). Lets a parser reject
+    /// garbage after a dozen octets instead of waiting for a whole line.
+    pub(crate) fn could_start(partial: &[u8]) -> bool {
+        let partial = match partial {
+            [rest @ .., b'\r'] => rest,
+            _ => partial,
+        };
+        Command::ALL
+            .iter()
+            .any(|c| c.as_str().as_bytes().starts_with(partial))
+    }
+
     /// Whether frames with this command may carry a body: only `SEND`, `MESSAGE` and `ERROR`.
     pub const fn may_have_body(self) -> bool {
         matches!(self, Command::Send | Command::Message | Command::Error)

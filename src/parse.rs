@@ -320,6 +320,7 @@ impl Parser {
                 }
                 Ok(Some((line, pos + i + 1)))
             }
+            None if command && !Command::could_start(window) => Err(ParseError::UnknownCommand),
             None if window.len() >= max.saturating_add(2) => Err(ParseError::HeaderLineTooLong),
             None => Ok(None),
         }

@@ -1056,3 +1056,32 @@ mod accessors {
         ));
     }
 }
+
+#[test]
+fn garbage_without_newline_is_rejected_before_a_whole_line_arrives() {
+    use stomp_proto::{Header, ParseError, Parser, Status};
+    let parser = Parser::new();
+    let mut headers = [Header::EMPTY; 4];
+    // Prefixes of real commands wait for more input …
+    for partial in [&b"S"[..], b"SUBSCR", b"UNSUBSCRIBE", b"CONNECTED\r"] {
+        assert_eq!(
+            parser.parse(partial, &mut headers),
+            Ok(Status::Partial),
+            "{partial:?}"
+        );
+    }
+    // … anything else fails at once, long before `max_header_line_len` octets.
+    for garbage in [
+        &b"\x00\x01"[..],
+        b"GET / HTTP/1.1",
+        b"SENDX",
+        b"send",
+        b"CONNECTED\r\r",
+    ] {
+        assert_eq!(
+            parser.parse(garbage, &mut headers),
+            Err(ParseError::UnknownCommand),
+            "{garbage:?}"
+        );
+    }
+}

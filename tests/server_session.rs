@@ -1564,8 +1564,10 @@ fn oversized_frame_is_an_error_and_closes() {
         max_header_line_len: 32,
         ..Limits::DEFAULT
     });
-    let mut server = Server::new(config, T0);
-    let (_, reason) = expect_error(&mut server, &[b'C'; 100]);
+    let mut server = connected_with(config, Version::V1_2);
+    let mut long_line = b"SEND\ndestination:/q\nx-long:".to_vec();
+    long_line.extend_from_slice(&[b'a'; 100]);
+    let (_, reason) = expect_error(&mut server, &long_line);
     assert_eq!(
         reason,
         CloseReason::ProtocolError(ProtocolError::Parse(ParseError::HeaderLineTooLong))
