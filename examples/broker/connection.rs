@@ -90,15 +90,16 @@ pub enum Transport {
     /// STOMP straight over TCP.
     Tcp(TcpStream),
     /// STOMP frames in WebSocket text or binary messages, any number of frames (or part of
-    /// one) per message.
-    WebSocket(Box<WebSocketStream<TcpStream>>),
+    /// one) per message; with the subprotocol chosen in the handshake.
+    WebSocket(Box<WebSocketStream<TcpStream>>, Option<&'static str>),
 }
 
 impl Transport {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> String {
         match self {
-            Transport::Tcp(_) => "tcp",
-            Transport::WebSocket(_) => "websocket",
+            Transport::Tcp(_) => "tcp".into(),
+            Transport::WebSocket(_, Some(subprotocol)) => format!("websocket ({subprotocol})"),
+            Transport::WebSocket(_, None) => "websocket".into(),
         }
     }
 
@@ -112,7 +113,7 @@ impl Transport {
                     _ => Ok(Some(buf.split().freeze())),
                 }
             }
-            Transport::WebSocket(ws) => loop {
+            Transport::WebSocket(ws, _) => loop {
                 match ws.next().await {
                     Some(Ok(WsMessage::Text(text))) => return Ok(Some(Bytes::from(text))),
                     Some(Ok(WsMessage::Binary(bytes))) => return Ok(Some(bytes)),
@@ -146,7 +147,7 @@ impl Transport {
                 }
                 stream.flush().await
             }
-            Transport::WebSocket(ws) => {
+            Transport::WebSocket(ws, _) => {
                 // Whole frames per message: stompjs and most browser clients expect that.
                 let bytes = match chunks {
                     [one] => one.clone(),
@@ -180,7 +181,7 @@ impl Transport {
                 })
                 .await;
             }
-            Transport::WebSocket(mut ws) => {
+            Transport::WebSocket(mut ws, _) => {
                 let _ = tokio::time::timeout(linger, async {
                     if WebSocketStream::close(&mut ws, None).await.is_ok() {
                         while let Some(Ok(_)) = ws.next().await {}

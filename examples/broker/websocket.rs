@@ -121,76 +121,34 @@ pub async fn serve(
         return;
     }
     let head = request.method == "HEAD";
-    if request.method != "GET" && !head {
-        respond(
-            &mut stream,
+    let (status, content_type, body): (&str, &str, Vec<u8>) = if request.method != "GET" && !head {
+        (
             "405 Method Not Allowed",
             "text/plain",
-            b"GET only\n",
-            false,
+            b"GET only\n".to_vec(),
         )
-        .await;
-        return;
-    }
-    match path.as_str() {
-        "/" | "/index.html" => {
-            respond(
-                &mut stream,
-                "200 OK",
-                "text/html; charset=utf-8",
-                INDEX_HTML.as_bytes(),
-                head,
-            )
-            .await
-        }
-        "/app.js" => {
-            respond(
-                &mut stream,
-                "200 OK",
-                "text/javascript; charset=utf-8",
-                APP_JS.as_bytes(),
-                head,
-            )
-            .await
-        }
-        STOMPJS_URL_PATH => match find_stompjs().and_then(|path| std::fs::read(path).ok()) {
-            Some(bundle) => {
-                respond(
-                    &mut stream,
-                    "200 OK",
-                    "text/javascript; charset=utf-8",
-                    &bundle,
-                    head,
-                )
-                .await
-            }
-            None => {
-                let body = format!(
-                    "stomp.umd.min.js not found: run `npm install @stomp/stompjs` in the \
-                     repository root (or the broker's working directory), or set STOMPJS_PATH \
-                     to the file {STOMPJS_BUNDLE}\n"
-                );
-                respond(
-                    &mut stream,
+    } else {
+        match path.as_str() {
+            "/" | "/index.html" => ("200 OK", "text/html; charset=utf-8", INDEX_HTML.into()),
+            "/app.js" => ("200 OK", "text/javascript; charset=utf-8", APP_JS.into()),
+            STOMPJS_URL_PATH => match find_stompjs().and_then(|p| std::fs::read(p).ok()) {
+                Some(bundle) => ("200 OK", "text/javascript; charset=utf-8", bundle),
+                None => (
                     "404 Not Found",
                     "text/plain",
-                    body.as_bytes(),
-                    head,
-                )
-                .await
-            }
-        },
-        _ => {
-            respond(
-                &mut stream,
-                "404 Not Found",
-                "text/plain",
-                b"not found\n",
-                head,
-            )
-            .await
+                    format!(
+                        "stomp.umd.min.js not found: run `npm install @stomp/stompjs` in the \
+                         repository root (or the broker's working directory), or set \
+                         STOMPJS_PATH to the file {STOMPJS_BUNDLE}\n"
+                    )
+                    .into_bytes(),
+                ),
+            },
+            _ => ("404 Not Found", "text/plain", b"not found\n".to_vec()),
         }
-    }
+    };
+    println!("http: {peer} {} {path} {status}", request.method);
+    respond(&mut stream, status, content_type, &body, head).await;
 }
 
 /// Where the stompjs bundle is: `$STOMPJS_PATH`, then `node_modules` in the current
@@ -330,7 +288,7 @@ async fn upgrade(
         .await;
     connection::run(
         shared,
-        Transport::WebSocket(Box::new(ws)),
+        Transport::WebSocket(Box::new(ws), subprotocol),
         peer,
         Some(versions),
         shutdown,
