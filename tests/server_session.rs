@@ -1817,3 +1817,42 @@ fn closed_session_refuses_every_call() {
     assert!(server.poll_event().is_none());
     assert_eq!(server.poll_timeout(), None);
 }
+
+#[test]
+fn silent_connection_gets_error_at_connect_timeout_never_before() {
+    let config = ServerConfig::new().connect_timeout(Some(Duration::from_secs(3)));
+    let mut server = Server::new(config, T0);
+    // Half a CONNECT, then silence.
+    server.handle_input(T0, b"CONNECT\naccept-ver");
+    assert_eq!(server.poll_timeout(), Some(T0 + Duration::from_secs(3)));
+    server.handle_timeout(T0 + Duration::from_millis(2_999));
+    assert!(
+        server.poll_transmit().is_none(),
+        "closed before the deadline"
+    );
+    assert!(!server.is_closed());
+    server.handle_timeout(T0 + Duration::from_secs(3));
+    let error = server.poll_transmit().expect("an ERROR");
+    assert!(error.starts_with(b"ERROR\n"), "{:?}", error);
+    assert!(server.is_closed());
+    assert_eq!(
+        server.poll_event(),
+        Some(ServerEvent::Closed {
+            reason: CloseReason::ProtocolError(ProtocolError::ConnectTimeout)
+        })
+    );
+}
+
+#[test]
+fn connect_timeout_stops_once_connect_arrives() {
+    let config = ServerConfig::new().connect_timeout(Some(Duration::from_secs(3)));
+    let mut server = Server::new(config, T0);
+    server.handle_input(T0, b"CONNECT\naccept-version:1.2\nhost:h\n\n\0");
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Connect(_))));
+    // The application may take its time to decide; the connect deadline no longer applies.
+    assert_eq!(server.poll_timeout(), None);
+    server.handle_timeout(T0 + Duration::from_secs(60));
+    assert!(!server.is_closed());
+    server.accept(None).unwrap();
+    assert!(server.poll_transmit().unwrap().starts_with(b"CONNECTED\n"));
+}

@@ -185,7 +185,9 @@ impl Run {
             self.bytes_at_close.get_or_insert(self.out.len());
         }
         if self.server.poll_timeout().is_some() {
-            assert!(self.server.heart_beat_intervals() != (None, None));
+            // Only the connect deadline (no CONNECT negotiated yet) or heart-beats run a timer.
+            let awaiting_connect = self.server.version().is_none();
+            assert!(awaiting_connect || self.server.heart_beat_intervals() != (None, None));
         }
     }
 }

@@ -113,6 +113,7 @@ const QUOTE_MAX: usize = 1024;
 /// | [`max_transactions`](Self::max_transactions) | 64 |
 /// | [`max_pending_receipts`](Self::max_pending_receipts) | 1024 |
 /// | [`require_host`](Self::require_host) | `true`: a 1.1+ CONNECT without `host` is an ERROR |
+/// | [`connect_timeout`](Self::connect_timeout) | 10 s: a connection without CONNECT by then gets an ERROR |
 ///
 /// ```
 /// use stomp_proto::session::ServerConfig;
@@ -135,6 +136,7 @@ pub struct ServerConfig {
     max_transactions: usize,
     max_pending_receipts: usize,
     require_host: bool,
+    connect_timeout: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -149,6 +151,7 @@ impl Default for ServerConfig {
             max_transactions: 64,
             max_pending_receipts: 1024,
             require_host: true,
+            connect_timeout: Some(Duration::from_secs(10)),
         }
     }
 }
@@ -236,6 +239,31 @@ impl ServerConfig {
     #[must_use]
     pub fn require_host(mut self, require: bool) -> ServerConfig {
         self.require_host = require;
+        self
+    }
+
+    /// How long a new connection may take to send its CONNECT (or STOMP) frame; `None`
+    /// waits forever. Without it, a peer that connects and stays silent (or trickles half a
+    /// frame) holds a connection until the transport gives up, since heart-beats only start
+    /// after CONNECTED.
+    ///
+    /// ```
+    /// use stomp_proto::session::{Server, ServerConfig, ServerEvent, CloseReason, ProtocolError};
+    /// use stomp_proto::time::{Duration, Instant};
+    ///
+    /// let config = ServerConfig::new().connect_timeout(Some(Duration::from_secs(5)));
+    /// let mut server = Server::new(config, Instant::ZERO);
+    /// assert_eq!(server.poll_timeout(), Some(Instant::from_secs(5)));
+    /// server.handle_timeout(Instant::from_secs(5));
+    /// assert!(server.poll_transmit().unwrap().starts_with(b"ERROR\n"));
+    /// assert_eq!(
+    ///     server.poll_event(),
+    ///     Some(ServerEvent::Closed { reason: CloseReason::ProtocolError(ProtocolError::ConnectTimeout) })
+    /// );
+    /// ```
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> ServerConfig {
+        self.connect_timeout = timeout;
         self
     }
 
@@ -532,6 +560,8 @@ pub enum ProtocolError {
     /// More than a frame's worth of bytes arrived while the application had not yet answered
     /// the CONNECT.
     TooMuchInputBeforeConnected,
+    /// No CONNECT or STOMP frame arrived within [`ServerConfig::connect_timeout`].
+    ConnectTimeout,
 }
 
 impl fmt::Display for ProtocolError {
@@ -559,6 +589,7 @@ impl fmt::Display for ProtocolError {
             ProtocolError::TooMuchInputBeforeConnected => {
                 f.write_str("too much input before CONNECTED")
             }
+            ProtocolError::ConnectTimeout => f.write_str("no CONNECT frame in time"),
         }
     }
 }
@@ -736,6 +767,8 @@ pub struct Server {
     transactions: Vec<Bytes>,
     pending_receipts: VecDeque<PendingReceipt>,
     next_message_id: u64,
+    /// When a connection still without CONNECT is dropped.
+    connect_deadline: Option<Instant>,
 }
 
 impl Server {
@@ -744,6 +777,7 @@ impl Server {
         let parser = Parser::new()
             .with_version(Version::V1_2)
             .with_limits(config.limits);
+        let config_connect_deadline = config.connect_timeout.map(|t| now + t);
         Server {
             heart_beats: HeartBeats::new(config.grace_percent, now),
             config,
@@ -758,6 +792,7 @@ impl Server {
             transactions: Vec::new(),
             pending_receipts: VecDeque::new(),
             next_message_id: 1,
+            connect_deadline: config_connect_deadline,
         }
     }
 
@@ -844,6 +879,14 @@ impl Server {
     /// window.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
+        if self.state == State::AwaitingConnect
+            && self
+                .connect_deadline
+                .is_some_and(|deadline| now >= deadline)
+        {
+            self.fail(ProtocolError::ConnectTimeout, None);
+            return;
+        }
         if !matches!(self.state, State::Connected | State::Disconnecting) {
             return;
         }
@@ -879,11 +922,13 @@ impl Server {
         self.events.pop_front()
     }
 
-    /// When to call [`handle_timeout`](Self::handle_timeout) next; `None` when no heart-beat
-    /// deadline is running. Ask again after every call.
+    /// When to call [`handle_timeout`](Self::handle_timeout) next: the connect deadline until
+    /// CONNECT arrives, then the heart-beat deadlines; `None` when none is running. Ask again
+    /// after every call.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
+            State::AwaitingConnect => self.connect_deadline,
             State::Connected | State::Disconnecting => self.heart_beats.deadline(),
             _ => None,
         }
