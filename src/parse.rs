@@ -491,6 +491,7 @@ pub(crate) fn heart_beat(buf: &[u8]) -> Result<Option<Status<usize>>, ParseError
 /// It remembers how far it has looked, so a frame that arrives a byte at a time is scanned
 /// once in all, not once per byte. It applies the limits and finds the end; the frame is then
 /// parsed (and fully checked) once by [`Parser::parse_into`].
+#[cfg(feature = "alloc")]
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Scan {
     /// Whether anything has been looked at since the last frame ended.
@@ -507,6 +508,7 @@ pub(crate) struct Scan {
     in_body: bool,
 }
 
+#[cfg(feature = "alloc")]
 impl Scan {
     /// Whether the scan is at the start of a frame, with nothing remembered.
     pub(crate) fn is_fresh(&self) -> bool {
