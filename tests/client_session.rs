@@ -1,3 +1,4 @@
+#![cfg(feature = "alloc")]
 //! Behaviour of the sans-IO client session, driven with hand-written server frames under
 //! virtual time.
 

@@ -1,3 +1,4 @@
+#![cfg(feature = "alloc")]
 //! Random interleavings of API calls, server input (valid frames split anywhere, and random
 //! bytes) and clock jumps never panic the client, and everything it transmits re-parses as
 //! valid client frames under the version in force.

@@ -1,3 +1,4 @@
+#![cfg(feature = "alloc")]
 //! The alloc layer: the resumable `Decoder`, `OwnedFrame`, `Encoder`.
 
 use bytes::{Bytes, BytesMut};

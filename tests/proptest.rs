@@ -1,3 +1,4 @@
+#![cfg(feature = "alloc")]
 //! Properties: serialize → parse is the identity; chunked decoding equals whole-buffer
 //! parsing; escaping round-trips; arbitrary bytes never panic.
 

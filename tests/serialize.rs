@@ -1,3 +1,4 @@
+#![cfg(feature = "alloc")]
 //! The serializer: exact lengths, untouched buffers on error, content-length policies, and
 //! what each version and command can carry.
 

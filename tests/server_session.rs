@@ -1,3 +1,4 @@
+#![cfg(feature = "alloc")]
 //! Behaviour of the sans-IO server session, driven by hand-written client frames under
 //! virtual time.
 

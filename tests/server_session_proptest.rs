@@ -1,3 +1,4 @@
+#![cfg(feature = "alloc")]
 //! Random interleavings of client input (valid frames, invalid frames and garbage, split
 //! anywhere), application calls and clock jumps never panic the server session, and every
 //! byte it transmits parses as server frames of the negotiated version.

@@ -1,3 +1,4 @@
+#![cfg(feature = "alloc")]
 //! Every example frame of the three STOMP specifications (tests/data/spec, see its README),
 //! parsed under its version and round-tripped through both serializers.
 
