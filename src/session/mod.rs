@@ -15,7 +15,7 @@
 //! - `poll_timeout()`: the next instant at which `handle_timeout` must be called (it changes
 //!   after every call, so ask again each time).
 //!
-//! Time is the crate's own [`Instant`](crate::time::Instant): any monotonic timeline the
+//! Time is the crate's own [`Instant`]: any monotonic timeline the
 //! caller likes, real or virtual.
 
 use bytes::{Bytes, BytesMut};
