@@ -304,8 +304,13 @@ impl Parser {
         command: bool,
     ) -> Result<Option<Line<'b>>, ParseError> {
         let max = self.limits.max_header_line_len;
-        // Room for the longest legal line, a CR and the LF.
-        let window_end = buf.len().min(pos.saturating_add(max).saturating_add(2));
+        // Room for the longest legal line, a CR and the LF, and no further than the frame may
+        // reach: a line whose LF is at or past `max_frame_len` is `FrameTooLarge` whether or
+        // not the LF has arrived, so the verdict does not depend on later bytes.
+        let window_end = buf
+            .len()
+            .min(pos.saturating_add(max).saturating_add(2))
+            .min(self.limits.max_frame_len);
         let window = buf.get(pos..window_end).unwrap_or_default();
         match memchr(b'\n', window) {
             Some(i) => {
@@ -316,6 +321,11 @@ impl Parser {
                     }
                 }
                 if line.len() > max {
+                    // The same verdict as on a prefix of this line without its LF (below), so
+                    // that the error does not depend on how the bytes arrived.
+                    if command && !Command::could_start(line) {
+                        return Err(ParseError::UnknownCommand);
+                    }
                     return Err(ParseError::HeaderLineTooLong);
                 }
                 Ok(Some((line, pos + i + 1)))
@@ -531,12 +541,14 @@ impl Scan {
         let limits = &parser.limits;
         while !self.in_body {
             let max = limits.max_header_line_len;
+            // The same window as `Parser::line`.
             let window_end = buf
                 .len()
-                .min(self.start.saturating_add(max).saturating_add(2));
+                .min(self.start.saturating_add(max).saturating_add(2))
+                .min(limits.max_frame_len);
             let from = self.start + self.searched;
             let Some(i) = memchr(b'\n', buf.get(from..window_end).unwrap_or_default()) else {
-                if window_end - self.start >= max.saturating_add(2) {
+                if window_end.saturating_sub(self.start) >= max.saturating_add(2) {
                     return Err(ParseError::HeaderLineTooLong);
                 }
                 if buf.len() >= limits.max_frame_len {
