@@ -152,12 +152,15 @@ pub async fn serve(
 }
 
 /// Where the stompjs bundle is: `$STOMPJS_PATH`, then `node_modules` in the current
-/// directory, then in the repository root.
+/// directory, in the repository root, and in `tests/interop` (where the interop tests'
+/// `npm install` puts it).
 pub fn find_stompjs() -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let candidates = [
         std::env::var_os("STOMPJS_PATH").map(PathBuf::from),
         Some(PathBuf::from(STOMPJS_BUNDLE)),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(STOMPJS_BUNDLE)),
+        Some(root.join(STOMPJS_BUNDLE)),
+        Some(root.join("tests/interop").join(STOMPJS_BUNDLE)),
     ];
     candidates.into_iter().flatten().find(|p| p.is_file())
 }

@@ -115,8 +115,8 @@ def ack_args(version, frame):
 
 def disconnect(conn, listener):
     receipt = unique("bye-")
-    conn.disconnect(receipt=receipt)
-    assert receipt in listener.receipts, "DISCONNECT receipt not received"
+    conn.disconnect(receipt=receipt)  # returns once DISCONNECT is written
+    listener.wait_receipt(receipt)
 
 
 @pytest.mark.parametrize("version", ALL)

@@ -19,10 +19,18 @@ function setConnected(connected) {
   }
 }
 
-// One table row per greeting; the text goes in as text, never as markup.
+// The greeting handler HTML-escapes the name (as Spring's HtmlUtils.htmlEscape does), so
+// `<b>` arrives as `&lt;b&gt;`. Undo exactly those five entities and insert the result as
+// text: the name shows literally, and nothing on the topic is ever parsed as markup.
+const ENTITIES = { '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#39;': "'", '&amp;': '&' };
+function unescapeHtml(text) {
+  return text.replace(/&(lt|gt|quot|#39|amp);/g, (entity) => ENTITIES[entity]);
+}
+
+// One table row per greeting.
 function showGreeting(content) {
   const cell = document.createElement('td');
-  cell.textContent = content;
+  cell.textContent = unescapeHtml(content);
   const row = document.createElement('tr');
   row.appendChild(cell);
   byId('greetings').appendChild(row);
