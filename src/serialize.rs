@@ -414,7 +414,9 @@ impl Frame<'_> {
 ///     .header("destination", "/topic/x")
 ///     .body(b"{}")
 ///     .content_length(ContentLength::WhenBody);
-/// let bytes = frame.to_vec().unwrap();
+/// let mut buf = [0u8; 128];
+/// let n = frame.write_to(&mut buf).unwrap();
+/// let bytes = &buf[..n];
 /// assert!(bytes.starts_with(b"MESSAGE\nsubscription:0\n"));
 /// assert!(bytes.ends_with(b"content-length:2\n\n{}\0"));
 /// ```
