@@ -83,10 +83,21 @@ impl Escaping {
     }
 }
 
+/// Inputs shorter than this are scanned a byte at a time: for a typical header name or value,
+/// setting up memchr's vector search costs more than the whole scalar loop.
+const SHORT: usize = 64;
+
 /// The length of `plain` once escaped.
 pub fn escaped_len(escaping: Escaping, plain: &[u8]) -> usize {
     match escaping {
         Escaping::None => plain.len(),
+        _ if plain.len() < SHORT => {
+            plain.len()
+                + plain
+                    .iter()
+                    .filter(|&&b| escaping.escape(b).is_some())
+                    .count()
+        }
         Escaping::V1_1 => plain.len() + memchr::memchr3_iter(b'\n', b':', b'\\', plain).count(),
         Escaping::V1_2 => {
             plain.len()
@@ -151,7 +162,16 @@ pub fn validate(escaping: Escaping, raw: &[u8]) -> Result<(), UnescapeError> {
 /// Whether `raw` holds escape sequences, that is, whether decoding would change it.
 #[inline]
 pub fn needs_unescape(escaping: Escaping, raw: &[u8]) -> bool {
-    escaping != Escaping::None && memchr::memchr(b'\\', raw).is_some()
+    escaping != Escaping::None && has_backslash(raw)
+}
+
+#[inline]
+fn has_backslash(bytes: &[u8]) -> bool {
+    if bytes.len() < SHORT {
+        bytes.contains(&b'\\')
+    } else {
+        memchr::memchr(b'\\', bytes).is_some()
+    }
 }
 
 /// The decoded length of a valid escaped `raw`.
@@ -221,8 +241,14 @@ pub fn unescape(
 
 /// Compares an escaped `raw` value with a `plain` one, without decoding into a buffer.
 pub fn eq_plain(escaping: Escaping, raw: &[u8], plain: &[u8]) -> bool {
-    if !needs_unescape(escaping, raw) {
-        return raw == plain;
+    // Decoding never makes a value longer, and shortens it by one per escape sequence: a raw
+    // value as long as `plain` matches it only if it has no escape, that is, if it is `plain`
+    // and `plain` has no backslash.
+    if escaping == Escaping::None || raw.len() <= plain.len() {
+        return raw == plain && (escaping == Escaping::None || !has_backslash(plain));
+    }
+    if !has_backslash(raw) {
+        return false;
     }
     let mut raw = raw.iter();
     let mut plain = plain.iter();
