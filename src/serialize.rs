@@ -341,6 +341,24 @@ pub fn put_frame<B: bytes::BufMut>(
     })
 }
 
+/// [`put_frame`] into a `BytesMut`, reserving the frame's exact length first: plans (and
+/// checks) the frame once, where `encoded_len` then `put_frame` would plan it twice.
+#[cfg(feature = "alloc")]
+pub(crate) fn put_frame_reserving(
+    version: Version,
+    command: Command,
+    headers: &[PlainHeader<'_>],
+    body: &[u8],
+    policy: ContentLength,
+    out: &mut bytes::BytesMut,
+) -> Result<usize, SerializeError> {
+    let headers = || headers.iter().copied();
+    let plan = plan(version, command, headers(), body, policy, Form::Plain)?;
+    out.reserve(plan.len);
+    encode(out, version, command, headers(), body, &plan, Form::Plain);
+    Ok(plan.len)
+}
+
 impl Frame<'_> {
     fn wire_headers(&self) -> impl Iterator<Item = PlainHeader<'_>> + '_ {
         self.headers().iter().map(|h| (h.name, h.value))

@@ -20,7 +20,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::serialize::{put_frame, ContentLength, PlainHeader};
+use crate::serialize::{put_frame_reserving, ContentLength, PlainHeader};
 use crate::time::{Duration, Instant};
 use crate::{Command, SerializeError, Version};
 
@@ -114,15 +114,7 @@ impl Outbox {
         headers: &[PlainHeader<'_>],
         body: &[u8],
     ) -> Result<(), SerializeError> {
-        let len = crate::serialize::encoded_len(
-            version,
-            command,
-            headers,
-            body,
-            ContentLength::WhenBody,
-        )?;
-        self.buf.reserve(len);
-        put_frame(
+        put_frame_reserving(
             version,
             command,
             headers,

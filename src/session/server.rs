@@ -82,7 +82,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::{Decimal, HeartBeats, SessionError};
 use crate::codec::{Decoder, OwnedFrame, OwnedItem};
 use crate::header;
-use crate::serialize::{encoded_len, put_frame, ContentLength, PlainHeader};
+use crate::serialize::{put_frame_reserving, ContentLength, PlainHeader};
 use crate::time::{Duration, Instant};
 use crate::{
     AckMode, Command, HeartBeat, Limits, ParseError, Parser, SerializeError, Version, Versions,
@@ -643,9 +643,7 @@ impl Transmit {
         headers: &[PlainHeader<'_>],
         body: &[u8],
     ) -> Result<(), SerializeError> {
-        let len = encoded_len(version, command, headers, body, ContentLength::WhenBody)?;
-        self.staging.reserve(len);
-        put_frame(
+        put_frame_reserving(
             version,
             command,
             headers,
@@ -656,26 +654,17 @@ impl Transmit {
         .map(|_| ())
     }
 
-    /// A MESSAGE with a `content-length` and `body` shared when long. `headers` were checked
-    /// with `encoded_len` already.
+    /// A MESSAGE with a `content-length` and `body` shared when long. `headers` are planned
+    /// and checked before anything is written.
     fn message(
         &mut self,
         version: Version,
         headers: &[PlainHeader<'_>],
         body: &Bytes,
     ) -> Result<(), SerializeError> {
-        let head_len = encoded_len(
-            version,
-            Command::Message,
-            headers,
-            b"",
-            ContentLength::WhenNeeded,
-        )?;
         let length = Decimal::new(body.len() as u64);
-        self.staging
-            .reserve(head_len + 20 + length.as_bytes().len());
         let start = self.staging.len();
-        put_frame(
+        let head_len = put_frame_reserving(
             version,
             Command::Message,
             headers,
@@ -683,6 +672,7 @@ impl Transmit {
             ContentLength::WhenNeeded,
             &mut self.staging,
         )?;
+        self.staging.reserve(20 + length.as_bytes().len());
         // The frame ends with the blank line and the NUL of its empty body: cut them off and
         // finish it by hand with the real length and body.
         self.staging.truncate((start + head_len).saturating_sub(2));
