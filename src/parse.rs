@@ -548,7 +548,11 @@ impl Scan {
                 .min(limits.max_frame_len);
             let from = self.start + self.searched;
             let Some(i) = memchr(b'\n', buf.get(from..window_end).unwrap_or_default()) else {
-                if window_end.saturating_sub(self.start) >= max.saturating_add(2) {
+                let window = buf.get(self.start..window_end).unwrap_or_default();
+                if self.command.is_none() && !Command::could_start(window) {
+                    return Err(ParseError::UnknownCommand);
+                }
+                if window.len() >= max.saturating_add(2) {
                     return Err(ParseError::HeaderLineTooLong);
                 }
                 if buf.len() >= limits.max_frame_len {
