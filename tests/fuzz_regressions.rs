@@ -1,3 +1,4 @@
+#![cfg(feature = "alloc")]
 //! Inputs the fuzz targets (fuzz/fuzz_targets/) found, kept as regression tests.
 //!
 //! Each test names its target and says what the target checked.

@@ -1,3 +1,4 @@
+#![cfg(feature = "alloc")]
 //! A [`Client`] and a [`Server`] driven against each other in memory under virtual time (the
 //! quinn `tests/util.rs::Pair` pattern), with a tiny in-test broker as the server's
 //! application, in STOMP 1.0, 1.1 and 1.2.
