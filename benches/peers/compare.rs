@@ -1,9 +1,9 @@
 //! stomp-proto against the Rust STOMP crates on crates.io, decoding and encoding the same
 //! frames: one criterion group per operation and frame, so one run shows the ratios.
 //!
-//! Run: `cargo bench --bench peers -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench --manifest-path benches/peers/Cargo.toml -- --warm-up-time 1 --measurement-time 3`
 //!
-//! Peers (all dev-dependencies, none with a borrowed API):
+//! Peers (dependencies of this bench package only, none with a borrowed API):
 //!
 //! - `iridium-stomp` 0.6: `StompCodec`, a `tokio_util` codec for any frame, into an owned
 //!   `Frame { command: String, headers: Vec<(String, String)>, body: Vec<u8> }`; encodes any
@@ -30,6 +30,7 @@ use stomp_proto::codec::{Decoder as ProtoDecoder, OwnedItem};
 use stomp_proto::{Command, FrameBuilder, Header, Item, Parser, Status, Version};
 use tokio_util::codec::{Decoder as _, Encoder as _};
 
+#[path = "../common/mod.rs"]
 mod common;
 use common::{Workload, JSON_BODY};
 
