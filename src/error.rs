@@ -104,6 +104,8 @@ pub enum SerializeError {
     UnexpectedBody,
     /// A `content-length` header was given whose value is not the body's length.
     ContentLengthMismatch,
+    /// The command does not exist in the frame's version (`STOMP` and `NACK` in 1.0).
+    CommandNotInVersion,
 }
 
 impl fmt::Display for SerializeError {
@@ -122,6 +124,9 @@ impl fmt::Display for SerializeError {
             SerializeError::UnexpectedBody => f.write_str("frame may not have a body"),
             SerializeError::ContentLengthMismatch => {
                 f.write_str("content-length header does not match the body")
+            }
+            SerializeError::CommandNotInVersion => {
+                f.write_str("command does not exist in this version")
             }
         }
     }

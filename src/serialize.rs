@@ -137,6 +137,9 @@ fn plan<'h>(
     policy: ContentLength,
     form: Form,
 ) -> Result<Plan, SerializeError> {
+    if !command.exists_in(version) {
+        return Err(SerializeError::CommandNotInVersion);
+    }
     if !body.is_empty() && version != Version::V1_0 && !command.may_have_body() {
         return Err(SerializeError::UnexpectedBody);
     }

@@ -326,3 +326,39 @@ fn encoded_len_is_exact() {
         assert_eq!(slice, out);
     }
 }
+
+#[test]
+fn commands_missing_from_the_version_are_rejected() {
+    for command in [Command::Stomp, Command::Nack] {
+        let b = FrameBuilder::new(V1_0, command).header("id", "1");
+        assert_eq!(b.encoded_len(), Err(SerializeError::CommandNotInVersion));
+        let mut out = [0xAAu8; 64];
+        assert_eq!(
+            b.write_to(&mut out),
+            Err(SerializeError::CommandNotInVersion)
+        );
+        assert!(out.iter().all(|&x| x == 0xAA), "written on error");
+        assert_eq!(bytes(&b), Err(SerializeError::CommandNotInVersion));
+        assert_eq!(
+            encoded_len(V1_0, command, &[], b"", ContentLength::WhenNeeded),
+            Err(SerializeError::CommandNotInVersion)
+        );
+        assert_eq!(
+            write_frame(V1_0, command, &[], b"", ContentLength::WhenNeeded, &mut out),
+            Err(SerializeError::CommandNotInVersion)
+        );
+        let headers: [Header<'_>; 0] = [];
+        assert_eq!(
+            Frame::new(V1_0, command, &headers, b"").write_to(&mut out),
+            Err(SerializeError::CommandNotInVersion)
+        );
+        assert_eq!(
+            SerializeError::CommandNotInVersion.to_string(),
+            "command does not exist in this version"
+        );
+        // The same frame in 1.1 and 1.2 is fine.
+        for v in [V1_1, V1_2] {
+            assert!(FrameBuilder::new(v, command).encoded_len().is_ok());
+        }
+    }
+}
