@@ -100,12 +100,13 @@ use alloc::borrow::Cow;
 use alloc::collections::{BTreeSet, VecDeque};
 use alloc::format;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{HeartBeats, Outbox, SessionError};
+use super::{HeaderList, HeartBeats, Outbox, SessionError};
 use crate::codec::{Decoder, OwnedFrame, OwnedItem};
 use crate::header;
 use crate::serialize::PlainHeader;
@@ -480,7 +481,7 @@ impl Connected {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     frame: OwnedFrame,
-    subscription: String,
+    subscription: Arc<str>,
     ack_mode: AckMode,
 }
 
@@ -645,7 +646,8 @@ pub enum ClientEvent {
 /// An open subscription.
 #[derive(Clone, Debug)]
 struct Sub {
-    id: String,
+    /// Shared with every [`Message`] delivered to it.
+    id: Arc<str>,
     destination: String,
     ack: AckMode,
 }
@@ -729,7 +731,8 @@ impl Client {
     ///
     /// Errors: [`SessionError::AlreadyConnected`] if called before;
     /// [`SessionError::Closed`] once closed; [`SessionError::Serialize`] when a configured
-    /// value cannot be written (a line feed in `host`, say, or no version offered).
+    /// value cannot be written (a line feed or carriage return in `host`, say, or no version
+    /// offered).
     pub fn connect(&mut self, now: Instant) -> Result<(), SessionError> {
         match self.state {
             ClientState::Idle => {}
@@ -746,7 +749,7 @@ impl Client {
         let versions = config.versions.write_to(&mut versions_buf);
         let mut heart_beat_buf = [0u8; 21];
         let heart_beat = config.heart_beat.write_to(&mut heart_beat_buf);
-        let mut headers: Vec<PlainHeader<'_>> = Vec::with_capacity(5 + config.headers.len());
+        let mut headers = HeaderList::new();
         if config.versions != Versions::EMPTY.with(Version::V1_0) {
             headers.push((header::ACCEPT_VERSION.as_bytes(), versions));
         }
@@ -765,7 +768,18 @@ impl Client {
                 .map(|(n, v)| (n.as_bytes(), v.as_bytes())),
         );
         let command = config.connect_command();
-        self.outbox.frame(self.version, command, &headers, b"")?;
+        // The server reads CONNECT before any version is agreed, with 1.2 rules, where a CR
+        // before LF ends the line and a bare CR is an error: no version may carry one here.
+        for (name, value) in headers.as_slice() {
+            if name.contains(&b'\r') {
+                return Err(SerializeError::InvalidHeaderName.into());
+            }
+            if value.contains(&b'\r') {
+                return Err(SerializeError::InvalidHeaderValue.into());
+            }
+        }
+        self.outbox
+            .frame(self.version, command, headers.as_slice(), b"")?;
         self.heart_beats = HeartBeats::new(self.config.grace(), now);
         self.state = ClientState::Connecting;
         Ok(())
@@ -880,7 +894,7 @@ impl Client {
 
     /// Whether the subscription `id` is open.
     pub fn has_subscription(&self, id: &str) -> bool {
-        self.subscriptions.iter().any(|s| s.id == id)
+        self.subscriptions.iter().any(|s| &*s.id == id)
     }
 
     /// Whether the transaction `id` is open (BEGIN sent, no COMMIT or ABORT yet).
@@ -911,7 +925,7 @@ impl Client {
         self.check_connected()?;
         self.check_transaction(options.transaction)?;
         let receipt = self.receipt_id(options.receipt);
-        let mut headers: Vec<PlainHeader<'_>> = Vec::with_capacity(4 + options.headers.len());
+        let mut headers = HeaderList::new();
         headers.push((header::DESTINATION.as_bytes(), destination.as_bytes()));
         if let Some(content_type) = options.content_type {
             headers.push((header::CONTENT_TYPE.as_bytes(), content_type.as_bytes()));
@@ -919,7 +933,7 @@ impl Client {
         push_optional(&mut headers, header::TRANSACTION, options.transaction);
         push_optional(&mut headers, header::RECEIPT, receipt.as_deref());
         push_extra(&mut headers, options.headers);
-        self.emit(now, Command::Send, &headers, body)?;
+        self.emit(now, Command::Send, headers.as_slice(), body)?;
         Ok(self.track_receipt(receipt, Command::Send))
     }
 
@@ -956,7 +970,7 @@ impl Client {
             }
         };
         let receipt = self.receipt_id(options.receipt);
-        let mut headers: Vec<PlainHeader<'_>> = Vec::with_capacity(4 + options.headers.len());
+        let mut headers = HeaderList::new();
         headers.push((header::DESTINATION.as_bytes(), destination.as_bytes()));
         headers.push((header::ID.as_bytes(), id.as_bytes()));
         if options.ack != AckMode::Auto {
@@ -964,10 +978,10 @@ impl Client {
         }
         push_optional(&mut headers, header::RECEIPT, receipt.as_deref());
         push_extra(&mut headers, options.headers);
-        self.emit(now, Command::Subscribe, &headers, b"")?;
+        self.emit(now, Command::Subscribe, headers.as_slice(), b"")?;
         self.next_subscription = next_subscription;
         self.subscriptions.push(Sub {
-            id: id.clone(),
+            id: Arc::from(id.as_str()),
             destination: String::from(destination),
             ack: options.ack,
         });
@@ -991,13 +1005,13 @@ impl Client {
         let index = self
             .subscriptions
             .iter()
-            .position(|s| s.id == id)
+            .position(|s| &*s.id == id)
             .ok_or(SessionError::UnknownSubscription)?;
         let receipt = self.receipt_id(receipt);
-        let mut headers: Vec<PlainHeader<'_>> = Vec::with_capacity(2);
+        let mut headers = HeaderList::new();
         headers.push((header::ID.as_bytes(), id.as_bytes()));
         push_optional(&mut headers, header::RECEIPT, receipt.as_deref());
-        self.emit(now, Command::Unsubscribe, &headers, b"")?;
+        self.emit(now, Command::Unsubscribe, headers.as_slice(), b"")?;
         self.subscriptions.remove(index);
         Ok(self.track_receipt(receipt, Command::Unsubscribe))
     }
@@ -1190,7 +1204,7 @@ impl Client {
         self.check_transaction(transaction)?;
         let ack_id;
         let message_id;
-        let mut headers: Vec<PlainHeader<'_>> = Vec::with_capacity(4);
+        let mut headers = HeaderList::new();
         match self.version {
             Version::V1_2 => {
                 ack_id = decode(message.ack_id())?;
@@ -1209,7 +1223,8 @@ impl Client {
         let receipt = self.receipt_id(receipt);
         push_optional(&mut headers, header::TRANSACTION, transaction);
         push_optional(&mut headers, header::RECEIPT, receipt.as_deref());
-        self.outbox.frame(self.version, command, &headers, b"")?;
+        self.outbox
+            .frame(self.version, command, headers.as_slice(), b"")?;
         self.heart_beats.sent(now);
         Ok(self.track_receipt(receipt, command))
     }
@@ -1222,10 +1237,10 @@ impl Client {
         receipt: Receipt<'_>,
     ) -> Result<Option<String>, SessionError> {
         let receipt = self.receipt_id(receipt);
-        let mut headers: Vec<PlainHeader<'_>> = Vec::with_capacity(2);
+        let mut headers = HeaderList::new();
         headers.push((header::TRANSACTION.as_bytes(), transaction.as_bytes()));
         push_optional(&mut headers, header::RECEIPT, receipt.as_deref());
-        self.emit(now, command, &headers, b"")?;
+        self.emit(now, command, headers.as_slice(), b"")?;
         Ok(self.track_receipt(receipt, command))
     }
 
@@ -1306,7 +1321,7 @@ impl Client {
 
     fn on_message(&mut self, frame: OwnedFrame) {
         let sub = match frame.subscription() {
-            Some(id) => self.subscriptions.iter().find(|s| id == s.id.as_str()),
+            Some(id) => self.subscriptions.iter().find(|s| id == s.id.as_ref()),
             None if self.version == Version::V1_0 => {
                 let by_destination = frame.destination().and_then(|d| {
                     self.subscriptions
@@ -1374,12 +1389,12 @@ fn decode(value: Option<Value<'_>>) -> Result<Cow<'_, [u8]>, SessionError> {
         .ok_or(SessionError::UnknownMessage)
 }
 
-fn push_optional<'a>(headers: &mut Vec<PlainHeader<'a>>, name: &'a str, value: Option<&'a str>) {
+fn push_optional<'a>(headers: &mut HeaderList<'a>, name: &'a str, value: Option<&'a str>) {
     if let Some(value) = value {
         headers.push((name.as_bytes(), value.as_bytes()));
     }
 }
 
-fn push_extra<'a>(headers: &mut Vec<PlainHeader<'a>>, extra: &'a [(&'a str, &'a str)]) {
+fn push_extra<'a>(headers: &mut HeaderList<'a>, extra: &'a [(&'a str, &'a str)]) {
     headers.extend(extra.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
 }

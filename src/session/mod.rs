@@ -263,3 +263,52 @@ impl HeartBeats {
         }
     }
 }
+
+/// Headers for one outgoing frame, on the stack while there are few of them.
+pub(crate) struct HeaderList<'a> {
+    inline: [PlainHeader<'a>; INLINE_HEADERS],
+    len: usize,
+    /// Every header once more than [`INLINE_HEADERS`] were pushed.
+    spill: alloc::vec::Vec<PlainHeader<'a>>,
+}
+
+/// How many headers a [`HeaderList`] holds without allocating.
+const INLINE_HEADERS: usize = 8;
+
+impl<'a> HeaderList<'a> {
+    pub(crate) fn new() -> HeaderList<'a> {
+        HeaderList {
+            inline: [(b"", b""); INLINE_HEADERS],
+            len: 0,
+            spill: alloc::vec::Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, header: PlainHeader<'a>) {
+        if self.len < INLINE_HEADERS {
+            self.inline[self.len] = header;
+            self.len += 1;
+        } else {
+            if self.spill.is_empty() {
+                self.spill.extend_from_slice(&self.inline);
+            }
+            self.spill.push(header);
+        }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[PlainHeader<'a>] {
+        if self.spill.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spill
+        }
+    }
+}
+
+impl<'a> Extend<PlainHeader<'a>> for HeaderList<'a> {
+    fn extend<I: IntoIterator<Item = PlainHeader<'a>>>(&mut self, iter: I) {
+        for header in iter {
+            self.push(header);
+        }
+    }
+}

@@ -79,7 +79,7 @@ use core::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{Decimal, HeartBeats, SessionError};
+use super::{Decimal, HeaderList, HeartBeats, SessionError};
 use crate::codec::{Decoder, OwnedFrame, OwnedItem};
 use crate::header;
 use crate::serialize::{put_frame_reserving, ContentLength, PlainHeader};
@@ -941,7 +941,7 @@ impl Server {
         let offer = self.config.heart_beat;
         let mut heart_beat_buf = [0u8; 21];
         let heart_beat = offer.write_to(&mut heart_beat_buf);
-        let mut headers: Vec<PlainHeader<'_>> = Vec::with_capacity(4);
+        let mut headers = HeaderList::new();
         headers.push((b"version", version.as_str().as_bytes()));
         if let Some(session) = session {
             headers.push((b"session", session.as_bytes()));
@@ -953,7 +953,7 @@ impl Server {
             headers.push((b"heart-beat", heart_beat));
         }
         self.transmit
-            .frame(version, Command::Connected, &headers, b"")?;
+            .frame(version, Command::Connected, headers.as_slice(), b"")?;
         self.heart_beats.sent(self.now);
         self.state = State::Connected;
         self.decoder.set_version(version);
@@ -1048,7 +1048,7 @@ impl Server {
             .ok_or(SessionError::UnknownSubscription)?;
         let id = self.next_message_id;
         let id_text = Decimal::new(id);
-        let mut headers: Vec<PlainHeader<'_>> = Vec::with_capacity(4 + message.headers.len());
+        let mut headers = HeaderList::new();
         if sub.explicit_id {
             headers.push((b"subscription", subscription));
         }
@@ -1061,9 +1061,11 @@ impl Server {
             message
                 .headers
                 .iter()
-                .filter(|(name, _)| !is_reserved_message_header(name)),
+                .filter(|(name, _)| !is_reserved_message_header(name))
+                .copied(),
         );
-        self.transmit.message(version, &headers, &message.body)?;
+        self.transmit
+            .message(version, headers.as_slice(), &message.body)?;
         self.heart_beats.sent(self.now);
         if sub.ack != AckMode::Auto {
             sub.unacked.insert(id);
@@ -1088,7 +1090,7 @@ impl Server {
             _ => {}
         }
         let version = self.wire_version();
-        let mut headers: Vec<PlainHeader<'_>> = Vec::with_capacity(3);
+        let mut headers = HeaderList::new();
         headers.push((b"message", message.as_bytes()));
         if let Some(receipt_id) = receipt_id {
             headers.push((b"receipt-id", receipt_id));
@@ -1097,7 +1099,7 @@ impl Server {
             headers.push((b"content-type", b"text/plain"));
         }
         self.transmit
-            .frame(version, Command::Error, &headers, body)?;
+            .frame(version, Command::Error, headers.as_slice(), body)?;
         self.heart_beats.sent(self.now);
         self.close(CloseReason::Error);
         Ok(())
@@ -1419,7 +1421,7 @@ impl Server {
         let mut versions_buf = [0u8; 11];
         let supported = self.config.versions.write_to(&mut versions_buf);
         let mut body = Vec::new();
-        let mut headers: Vec<PlainHeader<'_>> = Vec::with_capacity(4);
+        let mut headers = HeaderList::new();
         headers.push((b"message", message.as_bytes()));
         if let Some(receipt) = &receipt {
             headers.push((b"receipt-id", receipt));
@@ -1443,7 +1445,7 @@ impl Server {
         }
         if self
             .transmit
-            .frame(version, Command::Error, &headers, &body)
+            .frame(version, Command::Error, headers.as_slice(), &body)
             .is_err()
         {
             // Only a receipt-id the version cannot carry gets here; the message is plain.
