@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Short fuzzing pass over the frame-layer targets, from the committed seed corpora.
+# Short fuzzing pass over the fuzz targets (frame layer and sessions), from the committed seed
+# corpora.
 #
-#   .ci/fuzz.sh                 # every frame-layer target, FUZZ_SECONDS (default 30) each
+#   .ci/fuzz.sh                 # every target, FUZZ_SECONDS (default 30) each
 #   FUZZ_SECONDS=120 .ci/fuzz.sh parse_frame
 #
 # Needs the nightly toolchain (cargo-fuzz builds with -Zsanitizer=address). Installs
@@ -17,7 +18,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 TOOLCHAIN=${FUZZ_TOOLCHAIN:-nightly}
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-    TARGETS=(parse_frame roundtrip chunked_decode unescape)
+    TARGETS=(parse_frame roundtrip chunked_decode unescape client_session server_session)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

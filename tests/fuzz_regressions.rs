@@ -5,7 +5,9 @@
 
 use bytes::BytesMut;
 use stomp_proto::codec::Decoder;
-use stomp_proto::{Header, Limits, ParseError, Parser, Version};
+use stomp_proto::session::{Client, ClientConfig, SessionError};
+use stomp_proto::time::Instant;
+use stomp_proto::{Header, Limits, ParseError, Parser, SerializeError, Version, Versions};
 
 /// `parse_frame`, input `\x0cABORT\x02` (1.0, max_header_line_len 11): a command line that
 /// cannot start a command was `UnknownCommand` while its LF was missing but
@@ -73,5 +75,42 @@ fn header_line_past_the_frame_limit_is_frame_too_large_whatever_follows() {
             }
         }
         assert_eq!(verdict, Err(ParseError::FrameTooLarge));
+    }
+}
+
+/// `client_session`: a client offering at most 1.1 wrote CONNECT with 1.1 rules, where a CR
+/// in a header value is data (`host:\r3`); the server reads CONNECT with 1.2 rules, before
+/// any version is agreed, and failed on the bare CR. CONNECT now refuses a CR in any version.
+#[test]
+fn connect_refuses_a_carriage_return_whatever_the_versions() {
+    for versions in [
+        Versions::EMPTY.with(Version::V1_1),
+        Versions::EMPTY.with(Version::V1_0),
+        Versions::ALL,
+    ] {
+        for stomp in [false, true] {
+            let config = ClientConfig::new("\r3")
+                .accept_versions(versions)
+                .stomp_command(stomp);
+            let mut client = Client::new(config);
+            assert_eq!(
+                client.connect(Instant::ZERO),
+                Err(SessionError::Serialize(SerializeError::InvalidHeaderValue)),
+                "{versions:?}"
+            );
+            assert_eq!(client.poll_transmit(), None);
+
+            let config = ClientConfig::new("h")
+                .accept_versions(versions)
+                .stomp_command(stomp)
+                .header("x\ry", "z");
+            let mut client = Client::new(config);
+            assert_eq!(
+                client.connect(Instant::ZERO),
+                Err(SessionError::Serialize(SerializeError::InvalidHeaderName)),
+                "{versions:?}"
+            );
+            assert_eq!(client.poll_transmit(), None);
+        }
     }
 }
