@@ -19,6 +19,7 @@ export RABBITMQ_LOG_BASE="$BASE/log"
 export RABBITMQ_CONFIG_FILE="$BASE/rabbitmq"          # .conf is appended
 export RABBITMQ_ENABLED_PLUGINS_FILE="$BASE/enabled_plugins"
 export RABBITMQ_PID_FILE="$BASE/rabbit.pid"
+export ERL_CRASH_DUMP="$BASE/erl_crash.dump"
 export ERL_EPMD_ADDRESS=127.0.0.1
 export HOME="${HOME:-/root}"
 STOMP_PORT=61623
