@@ -57,8 +57,96 @@ pub struct OwnedFrame {
     version: Version,
     command: Command,
     bytes: Bytes,
-    headers: Vec<Span>,
+    headers: Spans,
     body: (usize, usize),
+}
+
+/// How many header spans an [`OwnedFrame`] holds without allocating: enough for the
+/// headers of a usual SEND or MESSAGE.
+const INLINE_SPANS: usize = 4;
+
+/// The header spans of a frame: inline while there are few, on the heap past
+/// [`INLINE_SPANS`].
+#[derive(Clone)]
+enum Spans {
+    Inline {
+        len: usize,
+        spans: [Span; INLINE_SPANS],
+    },
+    Heap(Vec<Span>),
+}
+
+const NO_SPAN: Span = Span {
+    name: (0, 0),
+    value: (0, 0),
+};
+
+impl Spans {
+    fn new() -> Spans {
+        Spans::Inline {
+            len: 0,
+            spans: [NO_SPAN; INLINE_SPANS],
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, span: Span) {
+        match self {
+            Spans::Inline { len, spans } if *len < INLINE_SPANS => {
+                spans[*len] = span;
+                *len += 1;
+            }
+            Spans::Inline { spans, .. } => {
+                let mut heap = Vec::with_capacity(2 * INLINE_SPANS);
+                heap.extend_from_slice(spans);
+                heap.push(span);
+                *self = Spans::Heap(heap);
+            }
+            Spans::Heap(heap) => heap.push(span),
+        }
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[Span] {
+        match self {
+            Spans::Inline { len, spans } => &spans[..*len],
+            Spans::Heap(heap) => heap,
+        }
+    }
+}
+
+impl PartialEq for Spans {
+    fn eq(&self, other: &Spans) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Spans {}
+
+impl core::hash::Hash for Spans {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+/// Whether the escaped header name `raw` decodes to `plain`: [`escape::eq_plain`], with the
+/// common mismatches rejected before any scan for a backslash.
+#[inline]
+fn name_eq(escaping: Escaping, raw: &[u8], plain: &[u8]) -> bool {
+    if raw.len() < plain.len() {
+        // Decoding never makes a name longer.
+        return false;
+    }
+    if raw.len() == plain.len() {
+        // As long as `plain`: a match only without escapes, so only if `plain` has no
+        // backslash (a short loop, no call).
+        return raw == plain && (escaping == Escaping::None || plain.iter().all(|&b| b != b'\\'));
+    }
+    // Longer: the first octet decodes to itself unless it starts an escape.
+    match (raw.first(), plain.first()) {
+        (Some(&r), Some(&p)) if r != p && r != b'\\' => false,
+        _ => escape::eq_plain(escaping, raw, plain),
+    }
 }
 
 impl OwnedFrame {
@@ -129,7 +217,7 @@ impl OwnedFrame {
 
     /// Every header in wire order, repeated ones included, still escaped.
     pub fn headers(&self) -> impl ExactSizeIterator<Item = Header<'_>> + '_ {
-        self.headers.iter().map(|s| Header {
+        self.headers.as_slice().iter().map(|s| Header {
             name: &self.bytes[s.name.0..s.name.1],
             value: &self.bytes[s.value.0..s.value.1],
         })
@@ -139,7 +227,7 @@ impl OwnedFrame {
     pub fn header(&self, name: &str) -> Option<Value<'_>> {
         let escaping = self.escaping();
         self.headers()
-            .find(|h| escape::eq_plain(escaping, h.name, name.as_bytes()))
+            .find(|h| name_eq(escaping, h.name, name.as_bytes()))
             .map(|h| Value::new(h.value, escaping))
     }
 
@@ -148,8 +236,9 @@ impl OwnedFrame {
     pub fn header_bytes(&self, name: &str) -> Option<Bytes> {
         let escaping = self.escaping();
         self.headers
+            .as_slice()
             .iter()
-            .find(|s| escape::eq_plain(escaping, &self.bytes[s.name.0..s.name.1], name.as_bytes()))
+            .find(|s| name_eq(escaping, &self.bytes[s.name.0..s.name.1], name.as_bytes()))
             .map(|s| self.bytes.slice(s.value.0..s.value.1))
     }
 
@@ -184,7 +273,7 @@ pub enum OwnedItem {
 /// Collects header spans relative to the start of the frame.
 struct SpanSink {
     base: usize,
-    spans: Vec<Span>,
+    spans: Spans,
 }
 
 impl<'b> HeaderSink<'b> for SpanSink {
@@ -203,13 +292,13 @@ impl<'b> HeaderSink<'b> for SpanSink {
     }
 }
 
-type OwnedParts = (usize, Vec<Span>, (usize, usize), Command);
+type OwnedParts = (usize, Spans, (usize, usize), Command);
 
 fn parse_owned(parser: &Parser, buf: &[u8]) -> Result<Status<OwnedParts>, ParseError> {
     let base = buf.as_ptr() as usize;
     let mut sink = SpanSink {
         base,
-        spans: Vec::new(),
+        spans: Spans::new(),
     };
     Ok(match parser.parse_into(buf, &mut sink)? {
         Status::Complete(parts) => {
@@ -272,8 +361,17 @@ impl Decoder {
                 Some(Status::Partial) => return Ok(None),
                 None => {}
             }
-            // Most reads hold whole frames: parse directly, scanning only once.
-            if let Status::Complete(parts) = parse_owned(&self.parser, buf)? {
+            // Most reads hold whole frames: parse directly, scanning only once. The spans
+            // of a typical frame's headers fit inline: no allocation.
+            let base = buf.as_ptr() as usize;
+            let mut sink = SpanSink {
+                base,
+                spans: Spans::new(),
+            };
+            if let Status::Complete(parts) = self.parser.parse_into(buf, &mut sink)? {
+                let start = parts.body.as_ptr() as usize - base;
+                let body = (start, start + parts.body.len());
+                let parts = (parts.consumed, sink.spans, body, parts.command);
                 return Ok(Some(OwnedItem::Frame(self.split(buf, parts))));
             }
             self.scan.start();

@@ -81,6 +81,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{Decimal, HeaderList, HeartBeats, SessionError};
 use crate::codec::{Decoder, OwnedFrame, OwnedItem};
+use crate::frame::Value;
 use crate::header;
 use crate::serialize::{put_frame_reserving, ContentLength, PlainHeader};
 use crate::time::{Duration, Instant};
@@ -1492,11 +1493,13 @@ fn is_reserved_message_header(name: &[u8]) -> bool {
 
 /// The first header `name`, decoded; shares the frame's buffer when decoding changes nothing.
 fn decoded(frame: &OwnedFrame, name: &str) -> Result<Option<Bytes>, ProtocolError> {
-    let Some(value) = frame.header(name) else {
+    // One lookup: the raw value shares the frame's buffer.
+    let Some(raw) = frame.header_bytes(name) else {
         return Ok(None);
     };
+    let value = Value::new(&raw, frame.escaping());
     if value.as_plain().is_some() {
-        return Ok(frame.header_bytes(name));
+        return Ok(Some(raw));
     }
     value
         .decode()
