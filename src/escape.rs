@@ -87,8 +87,52 @@ impl Escaping {
 /// setting up memchr's vector search costs more than the whole scalar loop.
 const SHORT: usize = 64;
 
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `word` that equals `byte` is set (and no other bit is set when
+/// none does: the test is exact for "any").
+#[inline(always)]
+const fn has_byte(word: u64, byte: u8) -> u64 {
+    let x = word ^ (LO * byte as u64);
+    x.wrapping_sub(LO) & !x & HI
+}
+
+/// Whether `plain` holds an octet `escaping` escapes: eight octets at a time (SWAR), the last
+/// word overlapping the one before, so short names and values take a handful of operations.
+#[inline]
+pub(crate) fn needs_escape(escaping: Escaping, plain: &[u8]) -> bool {
+    // In 1.1 the CR slot tests LF again.
+    let cr = match escaping {
+        Escaping::None => return false,
+        Escaping::V1_1 => b'\n',
+        Escaping::V1_2 => b'\r',
+    };
+    let any = |chunk: &[u8]| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        (has_byte(w, b'\n') | has_byte(w, b':') | has_byte(w, b'\\') | has_byte(w, cr)) != 0
+    };
+    if plain.len() < 8 {
+        return plain.iter().any(|&b| escaping.escape(b).is_some());
+    }
+    if plain.len() >= SHORT {
+        return memchr::memchr3(b'\n', b':', b'\\', plain).is_some()
+            || (escaping == Escaping::V1_2 && memchr::memchr(b'\r', plain).is_some());
+    }
+    let mut chunks = plain.chunks_exact(8);
+    if chunks.by_ref().any(any) {
+        return true;
+    }
+    !chunks.remainder().is_empty() && any(&plain[plain.len() - 8..])
+}
+
 /// The length of `plain` once escaped.
 pub fn escaped_len(escaping: Escaping, plain: &[u8]) -> usize {
+    if !needs_escape(escaping, plain) {
+        return plain.len();
+    }
     match escaping {
         Escaping::None => plain.len(),
         _ if plain.len() < SHORT => {

@@ -60,6 +60,8 @@ enum Form {
 struct Plan {
     len: usize,
     add_content_length: bool,
+    /// Whether some plain name or value needs escaping; if not, all are copied as they are.
+    escapes: bool,
 }
 
 const CONTENT_LENGTH: &[u8] = b"content-length";
@@ -146,9 +148,11 @@ fn plan<'h>(
     let escaping = Escaping::for_frame(version, command);
     let mut len = command.as_str().len() + 1;
     let mut given = false;
+    let mut escapes = false;
     for (name, value) in headers {
         let name_len = check_name(form, escaping, version, name)?;
         let value_len = check_value(form, escaping, version, value)?;
+        escapes |= name_len != name.len() || value_len != value.len();
         if !given && name == CONTENT_LENGTH {
             given = true;
             if crate::value::content_length(value) != Ok(body.len()) {
@@ -170,52 +174,85 @@ fn plan<'h>(
     Ok(Plan {
         len,
         add_content_length,
+        escapes,
     })
 }
 
-/// Where encoded bytes go.
-trait Sink {
-    fn put(&mut self, bytes: &[u8]);
-}
-
-struct SliceSink<'o> {
+/// Writes into a slice already checked to be exactly as long as the planned output.
+struct Cursor<'o> {
     out: &'o mut [u8],
-    len: usize,
+    pos: usize,
 }
 
-impl Sink for SliceSink<'_> {
-    #[inline]
+impl Cursor<'_> {
+    #[inline(always)]
     fn put(&mut self, bytes: &[u8]) {
-        self.out[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
+        self.out[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
+        self.pos += bytes.len();
     }
-}
 
-#[cfg(feature = "alloc")]
-impl<B: bytes::BufMut> Sink for B {
+    #[inline(always)]
+    fn byte(&mut self, byte: u8) {
+        self.out[self.pos] = byte;
+        self.pos += 1;
+    }
+
     #[inline]
-    fn put(&mut self, bytes: &[u8]) {
-        self.put_slice(bytes);
-    }
-}
-
-fn put_escaped(sink: &mut impl Sink, escaping: Escaping, bytes: &[u8]) {
-    if escape::escaped_len(escaping, bytes) == bytes.len() {
-        sink.put(bytes);
-        return;
-    }
-    let mut buf = [0u8; 64];
-    for chunk in bytes.chunks(32) {
-        // Each input byte takes at most two output bytes.
-        if let Ok(n) = escape::escape_into(escaping, chunk, &mut buf) {
-            sink.put(&buf[..n]);
+    fn put_escaped(&mut self, escaping: Escaping, bytes: &[u8]) {
+        match escape::escape_into(escaping, bytes, &mut self.out[self.pos..]) {
+            Ok(n) => self.pos += n,
+            // The plan counted the room.
+            Err(_) => unreachable!("room for escaped bytes was planned"),
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Writes the command line, the header lines and the blank line (everything before the body)
+/// into `out`, which is exactly `plan.len - body.len() - 1` long.
+fn encode_head<'h>(
+    out: &mut [u8],
+    version: Version,
+    command: Command,
+    headers: impl Iterator<Item = PlainHeader<'h>>,
+    body_len: usize,
+    plan: &Plan,
+    form: Form,
+) {
+    let mut out = Cursor { out, pos: 0 };
+    out.put(command.as_str().as_bytes());
+    out.byte(b'\n');
+    let escaping = match form {
+        Form::Plain if plan.escapes => Escaping::for_frame(version, command),
+        _ => Escaping::None,
+    };
+    if escaping == Escaping::None {
+        for (name, value) in headers {
+            out.put(name);
+            out.byte(b':');
+            out.put(value);
+            out.byte(b'\n');
+        }
+    } else {
+        for (name, value) in headers {
+            out.put_escaped(escaping, name);
+            out.byte(b':');
+            out.put_escaped(escaping, value);
+            out.byte(b'\n');
+        }
+    }
+    if plan.add_content_length {
+        out.put(b"content-length:");
+        let n = write_decimal(body_len as u64, &mut out.out[out.pos..]);
+        out.pos += n;
+        out.byte(b'\n');
+    }
+    out.byte(b'\n');
+    debug_assert_eq!(out.pos, out.out.len());
+}
+
+/// Writes the whole frame into `out`, exactly `plan.len` long.
 fn encode<'h>(
-    sink: &mut impl Sink,
+    out: &mut [u8],
     version: Version,
     command: Command,
     headers: impl Iterator<Item = PlainHeader<'h>>,
@@ -223,28 +260,43 @@ fn encode<'h>(
     plan: &Plan,
     form: Form,
 ) {
-    let escaping = match form {
-        Form::Plain => Escaping::for_frame(version, command),
-        Form::Wire => Escaping::None,
+    let (head, rest) = out.split_at_mut(plan.len - body.len() - 1);
+    encode_head(head, version, command, headers, body.len(), plan, form);
+    let (body_out, nul) = rest.split_at_mut(body.len());
+    body_out.copy_from_slice(body);
+    nul[0] = 0;
+}
+
+/// Appends the frame to `out`: the head is built in a stack buffer (on the heap past 512
+/// octets), then the head, the body and the NUL go out in three writes.
+#[cfg(feature = "alloc")]
+fn put_encoded<'h, B: bytes::BufMut>(
+    out: &mut B,
+    version: Version,
+    command: Command,
+    headers: impl Iterator<Item = PlainHeader<'h>>,
+    body: &[u8],
+    plan: &Plan,
+    form: Form,
+) -> Result<usize, SerializeError> {
+    if plan.len > out.remaining_mut() {
+        return Err(SerializeError::BufferTooSmall { required: plan.len });
+    }
+    let head_len = plan.len - body.len() - 1;
+    let mut stack = [0u8; 512];
+    let mut heap;
+    let head: &mut [u8] = match stack.get_mut(..head_len) {
+        Some(head) => head,
+        None => {
+            heap = alloc::vec![0u8; head_len];
+            &mut heap
+        }
     };
-    sink.put(command.as_str().as_bytes());
-    sink.put(b"\n");
-    for (name, value) in headers {
-        put_escaped(sink, escaping, name);
-        sink.put(b":");
-        put_escaped(sink, escaping, value);
-        sink.put(b"\n");
-    }
-    if plan.add_content_length {
-        let mut digits = [0u8; 20];
-        let n = write_decimal(body.len() as u64, &mut digits);
-        sink.put(b"content-length:");
-        sink.put(&digits[..n]);
-        sink.put(b"\n");
-    }
-    sink.put(b"\n");
-    sink.put(body);
-    sink.put(b"\0");
+    encode_head(head, version, command, headers, body.len(), plan, form);
+    out.put_slice(head);
+    out.put_slice(body);
+    out.put_u8(0);
+    Ok(plan.len)
 }
 
 /// The encoded length of a frame with plain `headers`, or why it cannot be encoded.
@@ -295,36 +347,15 @@ pub fn write_frame(
 ) -> Result<usize, SerializeError> {
     let headers = || headers.iter().copied();
     let plan = plan(version, command, headers(), body, policy, Form::Plain)?;
-    write_planned(out, &plan, |sink| {
-        encode(sink, version, command, headers(), body, &plan, Form::Plain)
-    })
-}
-
-fn write_planned(
-    out: &mut [u8],
-    plan: &Plan,
-    encode: impl FnOnce(&mut SliceSink<'_>),
-) -> Result<usize, SerializeError> {
-    if plan.len > out.len() {
-        return Err(SerializeError::BufferTooSmall { required: plan.len });
-    }
-    let mut sink = SliceSink { out, len: 0 };
-    encode(&mut sink);
-    debug_assert_eq!(sink.len, plan.len);
-    Ok(sink.len)
-}
-
-#[cfg(feature = "alloc")]
-fn put_planned<B: bytes::BufMut>(
-    out: &mut B,
-    plan: &Plan,
-    encode: impl FnOnce(&mut B),
-) -> Result<usize, SerializeError> {
-    if plan.len > out.remaining_mut() {
-        return Err(SerializeError::BufferTooSmall { required: plan.len });
-    }
-    encode(out);
+    let out = planned(out, &plan)?;
+    encode(out, version, command, headers(), body, &plan, Form::Plain);
     Ok(plan.len)
+}
+
+/// The first `plan.len` octets of `out`, or why they are not there.
+fn planned<'o>(out: &'o mut [u8], plan: &Plan) -> Result<&'o mut [u8], SerializeError> {
+    out.get_mut(..plan.len)
+        .ok_or(SerializeError::BufferTooSmall { required: plan.len })
 }
 
 /// Appends a frame with plain `headers` to `out` (feature `alloc`); see [`write_frame`].
@@ -339,9 +370,7 @@ pub fn put_frame<B: bytes::BufMut>(
 ) -> Result<usize, SerializeError> {
     let headers = || headers.iter().copied();
     let plan = plan(version, command, headers(), body, policy, Form::Plain)?;
-    put_planned(out, &plan, |sink| {
-        encode(sink, version, command, headers(), body, &plan, Form::Plain)
-    })
+    put_encoded(out, version, command, headers(), body, &plan, Form::Plain)
 }
 
 /// [`put_frame`] into a `BytesMut`, reserving the frame's exact length first: plans (and
@@ -357,8 +386,17 @@ pub(crate) fn put_frame_reserving(
 ) -> Result<usize, SerializeError> {
     let headers = || headers.iter().copied();
     let plan = plan(version, command, headers(), body, policy, Form::Plain)?;
-    out.reserve(plan.len);
-    encode(out, version, command, headers(), body, &plan, Form::Plain);
+    let start = out.len();
+    out.resize(start + plan.len, 0);
+    encode(
+        &mut out[start..],
+        version,
+        command,
+        headers(),
+        body,
+        &plan,
+        Form::Plain,
+    );
     Ok(plan.len)
 }
 
@@ -388,34 +426,32 @@ impl Frame<'_> {
     /// the body holds a NUL and none is present. On error `out` is untouched.
     pub fn write_to(&self, out: &mut [u8]) -> Result<usize, SerializeError> {
         let plan = self.plan()?;
-        write_planned(out, &plan, |sink| {
-            encode(
-                sink,
-                self.wire_version(),
-                self.command(),
-                self.wire_headers(),
-                self.body(),
-                &plan,
-                Form::Wire,
-            )
-        })
+        let out = planned(out, &plan)?;
+        encode(
+            out,
+            self.wire_version(),
+            self.command(),
+            self.wire_headers(),
+            self.body(),
+            &plan,
+            Form::Wire,
+        );
+        Ok(plan.len)
     }
 
     /// Appends the frame to `out` as [`write_to`](Frame::write_to) does (feature `alloc`).
     #[cfg(feature = "alloc")]
     pub fn put<B: bytes::BufMut>(&self, out: &mut B) -> Result<usize, SerializeError> {
         let plan = self.plan()?;
-        put_planned(out, &plan, |sink| {
-            encode(
-                sink,
-                self.wire_version(),
-                self.command(),
-                self.wire_headers(),
-                self.body(),
-                &plan,
-                Form::Wire,
-            )
-        })
+        put_encoded(
+            out,
+            self.wire_version(),
+            self.command(),
+            self.wire_headers(),
+            self.body(),
+            &plan,
+            Form::Wire,
+        )
     }
 }
 
@@ -552,9 +588,9 @@ impl<'a, const N: usize> FrameBuilder<'a, N> {
         )
     }
 
-    fn encode_into(&self, sink: &mut impl Sink, plan: &Plan) {
+    fn encode_into(&self, out: &mut [u8], plan: &Plan) {
         encode(
-            sink,
+            out,
             self.version,
             self.command,
             self.headers().iter().copied(),
@@ -573,21 +609,31 @@ impl<'a, const N: usize> FrameBuilder<'a, N> {
     /// [`SerializeError::BufferTooSmall`] with the required size) `out` is untouched.
     pub fn write_to(&self, out: &mut [u8]) -> Result<usize, SerializeError> {
         let plan = self.plan()?;
-        write_planned(out, &plan, |sink| self.encode_into(sink, &plan))
+        let out = planned(out, &plan)?;
+        self.encode_into(out, &plan);
+        Ok(plan.len)
     }
 
     /// Appends the frame to `out` (feature `alloc`).
     #[cfg(feature = "alloc")]
     pub fn put<B: bytes::BufMut>(&self, out: &mut B) -> Result<usize, SerializeError> {
         let plan = self.plan()?;
-        put_planned(out, &plan, |sink| self.encode_into(sink, &plan))
+        put_encoded(
+            out,
+            self.version,
+            self.command,
+            self.headers().iter().copied(),
+            self.body,
+            &plan,
+            Form::Plain,
+        )
     }
 
     /// The frame as a new vector (feature `alloc`).
     #[cfg(feature = "alloc")]
     pub fn to_vec(&self) -> Result<alloc::vec::Vec<u8>, SerializeError> {
         let plan = self.plan()?;
-        let mut out = alloc::vec::Vec::with_capacity(plan.len);
+        let mut out = alloc::vec![0u8; plan.len];
         self.encode_into(&mut out, &plan);
         Ok(out)
     }
