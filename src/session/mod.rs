@@ -99,6 +99,26 @@ impl From<SerializeError> for SessionError {
     }
 }
 
+/// Appends a frame with plain headers to `buf` the way both sessions write frames: escaped
+/// for `command` in `version`, with a `content-length` whenever there is a body.
+pub(crate) fn put_frame(
+    buf: &mut BytesMut,
+    version: Version,
+    command: Command,
+    headers: &[PlainHeader<'_>],
+    body: &[u8],
+) -> Result<(), SerializeError> {
+    put_frame_reserving(
+        version,
+        command,
+        headers,
+        body,
+        ContentLength::WhenBody,
+        buf,
+    )
+    .map(|_| ())
+}
+
 /// Bytes waiting to be written to the transport.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
@@ -114,15 +134,7 @@ impl Outbox {
         headers: &[PlainHeader<'_>],
         body: &[u8],
     ) -> Result<(), SerializeError> {
-        put_frame_reserving(
-            version,
-            command,
-            headers,
-            body,
-            ContentLength::WhenBody,
-            &mut self.buf,
-        )
-        .map(|_| ())
+        put_frame(&mut self.buf, version, command, headers, body)
     }
 
     /// Appends raw bytes (a heart-beat EOL, or an already encoded frame).

@@ -644,15 +644,7 @@ impl Transmit {
         headers: &[PlainHeader<'_>],
         body: &[u8],
     ) -> Result<(), SerializeError> {
-        put_frame_reserving(
-            version,
-            command,
-            headers,
-            body,
-            ContentLength::WhenBody,
-            &mut self.staging,
-        )
-        .map(|_| ())
+        super::put_frame(&mut self.staging, version, command, headers, body)
     }
 
     /// A MESSAGE with a `content-length` and `body` shared when long. `headers` are planned
