@@ -4,6 +4,9 @@
 #
 #   .ci/rabbitmq.sh start   # installs rabbitmq-server if missing, starts it, waits until STOMP answers
 #   .ci/rabbitmq.sh stop
+#   .ci/rabbitmq.sh kill     # SIGKILL the node (a crash: sockets close at once); `start` again
+#   .ci/rabbitmq.sh freeze   # SIGSTOP the node (a hang: only heart-beats tell); then `thaw`
+#   .ci/rabbitmq.sh thaw     # SIGCONT
 #
 # Ports (chosen so they never clash with the demo broker on 61613/15674):
 #   STOMP 61623, Web-STOMP 15684, AMQP 5682, Erlang distribution 25682.
@@ -68,12 +71,32 @@ CONF
 }
 
 stop() {
+    # A frozen node (see `freeze`) could not stop.
+    kill -CONT "$(cat "$RABBITMQ_PID_FILE" 2>/dev/null)" >/dev/null 2>&1 || true
     "$BIN/rabbitmqctl" stop >/dev/null 2>&1 || true
     pkill -f "beam.*$RABBITMQ_NODENAME" >/dev/null 2>&1 || true
+}
+
+# Sends a signal to the node, whose pid RabbitMQ wrote to its pid file.
+signal_node() {
+    local pid
+    pid="$(cat "$RABBITMQ_PID_FILE" 2>/dev/null || true)"
+    if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+        echo "RabbitMQ is not running (no live pid in $RABBITMQ_PID_FILE)" >&2
+        exit 1
+    fi
+    kill "-$1" "$pid"
+    if [ "$1" = KILL ]; then
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+        rm -f "$RABBITMQ_PID_FILE"
+    fi
 }
 
 case "${1:-start}" in
     start) start ;;
     stop) stop ;;
-    *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+    kill) signal_node KILL ;;
+    freeze) signal_node STOP ;;
+    thaw) signal_node CONT ;;
+    *) echo "usage: $0 start|stop|kill|freeze|thaw" >&2; exit 2 ;;
 esac

@@ -44,6 +44,23 @@ pub struct Settings {
     /// How long to keep reading (and discarding) after the last frame was written, so that
     /// the client gets that ERROR before the connection is torn down.
     pub linger: Duration,
+    /// Serves connections instead of the in-memory broker when set (the broker relay).
+    pub upstream: Option<Arc<dyn Upstream>>,
+}
+
+/// Something that serves whole connections instead of the in-memory broker: the broker
+/// relay (`relay.rs`) implements it. A trait object, so that this module (shared with
+/// tests/broker.rs) does not depend on the relay.
+pub trait Upstream: std::fmt::Debug + Send + Sync {
+    /// Serves one connection until it closes, as [`run`] does for the in-memory broker.
+    fn serve(
+        self: Arc<Self>,
+        shared: Arc<Shared>,
+        transport: Transport,
+        peer: SocketAddr,
+        versions: Option<Versions>,
+        shutdown: watch::Receiver<bool>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 }
 
 /// What the connection tasks share.
@@ -55,7 +72,8 @@ pub struct Shared {
     pub settings: Settings,
     /// The zero of the sessions' clock.
     pub origin: std::time::Instant,
-    next_session: AtomicU64,
+    /// Numbers the connections, for the log.
+    pub next_session: AtomicU64,
 }
 
 impl Shared {
@@ -75,12 +93,12 @@ impl Shared {
     }
 
     /// The sessions' clock now.
-    fn now(&self) -> Instant {
+    pub fn now(&self) -> Instant {
         Instant::from_std(self.origin, std::time::Instant::now())
     }
 
     /// A session instant on tokio's clock.
-    fn deadline(&self, at: Instant) -> tokio::time::Instant {
+    pub fn deadline(&self, at: Instant) -> tokio::time::Instant {
         tokio::time::Instant::from_std(self.origin + Duration::from_micros(at.total_micros()))
     }
 }
@@ -95,7 +113,7 @@ pub enum Transport {
 }
 
 impl Transport {
-    fn name(&self) -> String {
+    pub fn name(&self) -> String {
         match self {
             Transport::Tcp(_) => "tcp".into(),
             Transport::WebSocket(_, Some(subprotocol)) => format!("websocket ({subprotocol})"),
@@ -104,7 +122,7 @@ impl Transport {
     }
 
     /// The next bytes from the client; `None` once it closed. Cancel-safe.
-    async fn read(&mut self, buf: &mut BytesMut) -> io::Result<Option<Bytes>> {
+    pub async fn read(&mut self, buf: &mut BytesMut) -> io::Result<Option<Bytes>> {
         match self {
             Transport::Tcp(stream) => {
                 buf.reserve(16 * 1024);
@@ -127,7 +145,7 @@ impl Transport {
     }
 
     /// Writes the chunks the session produced, in order.
-    async fn write(&mut self, chunks: &[Bytes]) -> io::Result<()> {
+    pub async fn write(&mut self, chunks: &[Bytes]) -> io::Result<()> {
         match self {
             Transport::Tcp(stream) => {
                 // Small chunks (frames, heart-beats) in one write; big bodies on their own.
@@ -165,7 +183,7 @@ impl Transport {
     /// Closes the transport after the last frame: half-closes, then reads and discards for at
     /// most `linger` so that unread client bytes do not turn the close into a reset that
     /// could destroy the ERROR frame in flight.
-    async fn close(self, linger: Duration) {
+    pub async fn close(self, linger: Duration) {
         match self {
             Transport::Tcp(mut stream) => {
                 let _ = stream.shutdown().await;
@@ -202,6 +220,11 @@ pub async fn run(
     versions: Option<Versions>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    if let Some(upstream) = shared.settings.upstream.clone() {
+        return upstream
+            .serve(shared, transport, peer, versions, shutdown)
+            .await;
+    }
     let number = shared.next_session.fetch_add(1, Ordering::Relaxed);
     let kind = transport.name();
     println!("[{number}] open: {peer} over {kind}");
@@ -294,7 +317,7 @@ pub async fn stopping(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await.map(|_| ());
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+pub async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
@@ -545,7 +568,7 @@ impl Connection {
 
 /// Headers of a SEND that MESSAGE frames carry on: all but those the broker or the session
 /// set, decoded, the first of repeated ones only.
-fn passed_headers(frame: &OwnedFrame) -> Vec<(Bytes, Bytes)> {
+pub fn passed_headers(frame: &OwnedFrame) -> Vec<(Bytes, Bytes)> {
     const NOT_PASSED: &[&[u8]] = &[
         b"destination",
         b"transaction",
@@ -577,7 +600,7 @@ fn passed_headers(frame: &OwnedFrame) -> Vec<(Bytes, Bytes)> {
 }
 
 /// A close reason for the log.
-fn describe(reason: CloseReason) -> String {
+pub fn describe(reason: CloseReason) -> String {
     match reason {
         CloseReason::Disconnected => "client sent DISCONNECT".into(),
         CloseReason::Rejected => "CONNECT rejected (bad login)".into(),

@@ -34,6 +34,8 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// How long a closing connection keeps reading so its last frame arrives.
     pub linger: Duration,
+    /// Serve connections through this instead of the in-memory broker (the broker relay).
+    pub upstream: Option<Arc<dyn connection::Upstream>>,
 }
 
 impl Default for Config {
@@ -46,6 +48,7 @@ impl Default for Config {
             limits: Limits::DEFAULT,
             connect_timeout: Duration::from_secs(30),
             linger: Duration::from_secs(1),
+            upstream: None,
         }
     }
 }
@@ -95,6 +98,7 @@ pub async fn start(config: Config) -> io::Result<Running> {
         login: config.login.clone(),
         connect_timeout: config.connect_timeout,
         linger: config.linger,
+        upstream: config.upstream.clone(),
     }));
     let (stop, stopped) = watch::channel(false);
     let running = Running {

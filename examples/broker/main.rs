@@ -5,6 +5,8 @@
 //! cargo run --release --example broker -- [--tcp 127.0.0.1:61613] [--ws 127.0.0.1:15674]
 //!     [--login USER:PASS] [--heart-beat MS] [--max-frame BYTES] [--max-body BYTES]
 //!     [--max-headers N] [--max-header-line BYTES]
+//!     [--relay HOST:PORT [--relay-login USER] [--relay-passcode PASS] [--relay-host VHOST]
+//!      [--relay-heart-beat MS]]
 //! ```
 //!
 //! - `/topic/NAME` fans out to every subscriber; `/queue/NAME` hands each message to one
@@ -15,15 +17,19 @@
 //! - `http://127.0.0.1:15674/` serves the greeting page, which uses `@stomp/stompjs` (run
 //!   `npm install @stomp/stompjs` in the repository root first, or set `STOMPJS_PATH`).
 //!
+//! With `--relay`, broker destinations live on an upstream STOMP broker (RabbitMQ) instead:
+//! see `relay.rs` and the README's "Scaling out with a broker relay".
+//!
 //! Modules: `broker` (the core: destinations, acks, transactions; no runtime), `greeting`
 //! (the `/app/hello` handler), `connection` (one session per connection, driven by a tokio
 //! task), `websocket` (HTTP on the WebSocket port: page, upgrade, subprotocols), `listen`
-//! (ports, accept loops, shutdown).
+//! (ports, accept loops, shutdown), `relay` (the broker relay).
 
 mod broker;
 mod connection;
 mod greeting;
 mod listen;
+mod relay;
 mod websocket;
 
 use std::process::ExitCode;
@@ -32,10 +38,13 @@ use std::time::Duration;
 use stomp_proto::Limits;
 
 use crate::listen::Config;
+use crate::relay::{Relay, RelayConfig};
 
 const USAGE: &str = "\
 usage: broker [--tcp ADDR] [--ws ADDR] [--login USER:PASS] [--heart-beat MS]
               [--max-frame BYTES] [--max-body BYTES] [--max-headers N] [--max-header-line BYTES]
+              [--relay HOST:PORT [--relay-login USER] [--relay-passcode PASS]
+               [--relay-host VHOST] [--relay-heart-beat MS]]
 
   --tcp ADDR          STOMP over TCP (default 127.0.0.1:61613; port 0 picks one)
   --ws ADDR           STOMP over WebSocket and the greeting page (default 127.0.0.1:15674)
@@ -44,10 +53,18 @@ usage: broker [--tcp ADDR] [--ws ADDR] [--login USER:PASS] [--heart-beat MS]
   --max-frame BYTES   largest frame (default 4 MiB + 64 KiB)
   --max-body BYTES    largest body (default 4 MiB)
   --max-headers N     most headers in a frame (default 100)
-  --max-header-line BYTES  longest header line (default 8 KiB)";
+  --max-header-line BYTES  longest header line (default 8 KiB)
+  --relay HOST:PORT   relay /topic/ and /queue/ destinations to this STOMP broker (RabbitMQ)
+                      instead of the in-memory broker; /app/ stays here
+  --relay-login USER  upstream login (default guest)
+  --relay-passcode PASS  upstream passcode (default guest)
+  --relay-host VHOST  upstream virtual host (default /)
+  --relay-heart-beat MS  heart-beats with the upstream broker, both ways (default 10000)";
 
-fn parse_args() -> Result<Config, String> {
+fn parse_args() -> Result<(Config, Option<RelayConfig>), String> {
     let mut config = Config::default();
+    let mut relay: Option<String> = None;
+    let mut relay_config = RelayConfig::new("");
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -73,16 +90,30 @@ fn parse_args() -> Result<Config, String> {
             "--max-body" => config.limits.max_body_len = number(value()?)?,
             "--max-headers" => config.limits.max_headers = number(value()?)?,
             "--max-header-line" => config.limits.max_header_line_len = number(value()?)?,
+            "--relay" => relay = Some(value()?),
+            "--relay-login" => relay_config.login = value()?,
+            "--relay-passcode" => relay_config.passcode = value()?,
+            "--relay-host" => relay_config.host = value()?,
+            "--relay-heart-beat" => {
+                let text = value()?;
+                relay_config.heart_beat_ms = text
+                    .parse()
+                    .map_err(|e| format!("--relay-heart-beat: {text:?}: {e}"))?;
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
-    Ok(config)
+    let relay = relay.map(|addr| RelayConfig {
+        addr,
+        ..relay_config
+    });
+    Ok((config, relay))
 }
 
 fn main() -> ExitCode {
-    let config = match parse_args() {
-        Ok(config) => config,
+    let (config, relay) = match parse_args() {
+        Ok(parsed) => parsed,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
@@ -95,7 +126,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, relay)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -104,7 +135,11 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> std::io::Result<()> {
+async fn run(mut config: Config, relay: Option<RelayConfig>) -> std::io::Result<()> {
+    let relay_addr = relay.as_ref().map(|r| r.addr.clone());
+    if let Some(relay) = relay {
+        config.upstream = Some(Relay::start(relay));
+    }
     let login = config.login.clone();
     let limits: Limits = config.limits;
     let running = listen::start(config).await?;
@@ -125,6 +160,12 @@ async fn run(config: Config) -> std::io::Result<()> {
     match &login {
         Some((user, _)) => println!("  login:                only {user:?} with its passcode"),
         None => println!("  login:                any"),
+    }
+    match &relay_addr {
+        Some(addr) => println!(
+            "  destinations:         relayed to the STOMP broker at {addr} (/app/ handled here)"
+        ),
+        None => println!("  destinations:         in memory"),
     }
     println!(
         "  limits:               frame {} B, body {} B, {} headers, header line {} B",
