@@ -4,7 +4,8 @@
 // on its own page and on a second one.
 //
 // Run by .ci/run with the demo broker up:  (cd tests/interop && node --test browser.test.mjs)
-// Page: STOMP_BROKER_HTTP (default http://127.0.0.1:15674/); browser: CHROMIUM_PATH.
+// Page: STOMP_BROKER_HTTP (default http://127.0.0.1:15674/; .ci/interop.sh runs it a second
+// time against a demo broker in relay mode, see STOMP_RELAY_TO there); browser: CHROMIUM_PATH.
 // playwright-core gives each launch a new, empty profile.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
