@@ -266,6 +266,10 @@ fn receipt_wanted(receipt: &Option<Bytes>) -> Receipt<'static> {
 
 // ---- the downstream connection ----------------------------------------------------------------
 
+/// How many application messages of one connection may wait for the upstream broker before
+/// the relay stops reading that connection.
+const MAX_APP_IN_FLIGHT: usize = 64;
+
 /// An application message handled: the downstream receipt to confirm, or the failure.
 struct AppDone {
     receipt: Option<Bytes>,
@@ -295,6 +299,10 @@ struct Relayed {
     up_out: Vec<Bytes>,
     /// Application messages in flight on the system connection report here.
     app_done: mpsc::UnboundedSender<AppDone>,
+    /// Application messages handed to the system connection and not answered yet.
+    app_in_flight: usize,
+    /// A DISCONNECT (with its receipt, if any) waiting for those to be answered first.
+    disconnect_after_app: Option<Option<Bytes>>,
     reason: Option<String>,
 }
 
@@ -332,6 +340,8 @@ async fn serve(
         down_out: Vec::new(),
         up_out: Vec::new(),
         app_done,
+        app_in_flight: 0,
+        disconnect_after_app: None,
         reason: None,
     };
     let connect_deadline = tokio::time::Instant::now() + shared.settings.connect_timeout;
@@ -404,7 +414,9 @@ async fn serve(
                     conn.server.handle_close(shared.now());
                 }
             }
-            read = transport.read(&mut read_buf) => match read {
+            // Backpressure: a client whose application messages wait for the upstream broker
+            // is not read from meanwhile, so a flood cannot pile up in memory.
+            read = transport.read(&mut read_buf), if conn.app_in_flight < MAX_APP_IN_FLIGHT => match read {
                 Ok(Some(bytes)) => conn.server.handle_input(shared.now(), &bytes),
                 Ok(None) => conn.transport_closed("peer closed the connection".into()),
                 Err(e) => conn.transport_closed(format!("read failed: {e}")),
@@ -514,6 +526,7 @@ impl Relayed {
     }
 
     fn app_done(&mut self, done: AppDone) {
+        self.app_in_flight -= 1;
         match done.result {
             Ok(()) => {
                 if let Some(receipt) = done.receipt {
@@ -521,6 +534,27 @@ impl Relayed {
                 }
             }
             Err(e) => self.fail(&e, done.receipt.as_deref()),
+        }
+        if self.app_in_flight == 0 {
+            if let Some(receipt) = self.disconnect_after_app.take() {
+                self.disconnect(receipt);
+            }
+        }
+    }
+
+    /// DISCONNECT: confirmed once the upstream broker confirmed its own DISCONNECT, which says
+    /// it has everything before it.
+    fn disconnect(&mut self, receipt: Option<Bytes>) {
+        let now = self.shared.now();
+        let Some(client) = self.client.as_mut().filter(|c| c.is_connected()) else {
+            if let Some(receipt) = receipt {
+                let _ = self.server.receipt(&receipt);
+            }
+            return;
+        };
+        match client.disconnect(now) {
+            Ok(up) => self.track(Some(up), receipt),
+            Err(e) => self.refused(e, &receipt),
         }
     }
 
@@ -573,6 +607,7 @@ impl Relayed {
                         Ok(replies) => {
                             let relay = self.relay.clone();
                             let done = self.app_done.clone();
+                            self.app_in_flight += 1;
                             tokio::spawn(async move {
                                 let result = relay.publish(replies).await;
                                 let _ = done.send(AppDone { receipt, result });
@@ -731,17 +766,11 @@ impl Relayed {
                 }
             }
             ServerEvent::Disconnect { receipt } => {
-                // The upstream RECEIPT of DISCONNECT says the broker has everything before
-                // it: only then is the downstream DISCONNECT confirmed.
-                let Some(client) = self.client.as_mut().filter(|c| c.is_connected()) else {
-                    if let Some(receipt) = receipt {
-                        let _ = self.server.receipt(&receipt);
-                    }
-                    return;
-                };
-                match client.disconnect(now) {
-                    Ok(up) => self.track(Some(up), receipt),
-                    Err(e) => self.refused(e, &receipt),
+                // Application messages sent before it are confirmed first.
+                if self.app_in_flight > 0 {
+                    self.disconnect_after_app = Some(receipt);
+                } else {
+                    self.disconnect(receipt);
                 }
             }
             ServerEvent::TransactionAborted { transaction } => {

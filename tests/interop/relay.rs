@@ -358,3 +358,19 @@ async fn an_unreachable_upstream_answers_connect_with_an_error() {
     assert!(message.contains("upstream broker unavailable"), "{message}");
     client.expect_closed().await;
 }
+
+#[tokio::test]
+async fn disconnect_is_confirmed_after_the_application_messages_before_it() {
+    let (a, _b) = two_instances().await;
+    let mut client = Peer::connected(a.addr(), "0,1000").await;
+    let mut bytes = frame(
+        "SEND",
+        &[("destination", "/app/hello"), ("receipt", "hello")],
+        br#"{"name": "pipelined"}"#,
+    );
+    bytes.extend(frame("DISCONNECT", &[("receipt", "bye")], b""));
+    client.send(&bytes).await;
+    client.expect_receipt("hello").await;
+    client.expect_receipt("bye").await;
+    client.expect_closed().await;
+}
