@@ -374,3 +374,32 @@ async fn disconnect_is_confirmed_after_the_application_messages_before_it() {
     client.expect_receipt("bye").await;
     client.expect_closed().await;
 }
+
+#[tokio::test]
+async fn a_silent_downstream_client_is_closed_by_its_own_heart_beats_and_its_messages_return() {
+    let (a, b) = two_instances().await;
+    let queue = format!("/queue/{}", unique("relay-silent-"));
+    // It promises a heart-beat every 1000 ms, then sends nothing at all.
+    let mut silent = Peer::connected(a.addr(), "1000,0").await;
+    silent.subscribe("s", &queue, "client-individual").await;
+    let mut producer = Peer::connected(b.addr(), "0,1000").await;
+    producer.publish(&queue, "unacknowledged", &[]).await;
+    let message = silent.expect(Command::Message).await;
+    assert_eq!(body(&message), "unacknowledged");
+    // The downstream leg declares it dead (the upstream leg is healthy all along) and the
+    // relay leaves RabbitMQ, which redelivers the message to the next consumer.
+    loop {
+        match silent.next(relay_harness::WAIT).await {
+            relay_harness::Next::Closed => break,
+            relay_harness::Next::Frame(frame) if frame.command() == Command::Error => {}
+            other => panic!("expected the relay to close the silent client, got {other:?}"),
+        }
+    }
+    let mut next = Peer::connected(b.addr(), "0,1000").await;
+    next.subscribe("n", &queue, "auto").await;
+    let again = next.expect(Command::Message).await;
+    assert_eq!(body(&again), "unacknowledged");
+    assert_eq!(header(&again, "redelivered").as_deref(), Some("true"));
+    next.disconnect().await;
+    producer.disconnect().await;
+}
