@@ -932,8 +932,16 @@ impl Client {
         }
         push_optional(&mut headers, header::TRANSACTION, options.transaction);
         push_optional(&mut headers, header::RECEIPT, receipt.as_deref());
+        let standard = headers.as_slice().len();
         push_extra(&mut headers, options.headers);
-        self.emit(now, Command::Send, headers.as_slice(), body)?;
+        self.outbox.frame_trusting(
+            self.version,
+            Command::Send,
+            headers.as_slice(),
+            standard,
+            body,
+        )?;
+        self.heart_beats.sent(now);
         Ok(self.track_receipt(receipt, Command::Send))
     }
 

@@ -20,12 +20,13 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::serialize::{put_frame_reserving, ContentLength, PlainHeader};
+use crate::serialize::PlainHeader;
 use crate::time::{Duration, Instant};
 use crate::{Command, SerializeError, Version};
 
 pub mod client;
 pub mod server;
+mod wire;
 
 pub use client::{Client, ClientConfig, ClientEvent};
 pub use server::{
@@ -108,15 +109,7 @@ pub(crate) fn put_frame(
     headers: &[PlainHeader<'_>],
     body: &[u8],
 ) -> Result<(), SerializeError> {
-    put_frame_reserving(
-        version,
-        command,
-        headers,
-        body,
-        ContentLength::WhenBody,
-        buf,
-    )
-    .map(|_| ())
+    wire::put_frame(buf, version, command, headers, body)
 }
 
 /// Bytes waiting to be written to the transport.
@@ -135,6 +128,19 @@ impl Outbox {
         body: &[u8],
     ) -> Result<(), SerializeError> {
         put_frame(&mut self.buf, version, command, headers, body)
+    }
+
+    /// [`frame`](Self::frame), where the names of the first `trusted` headers are the
+    /// session's own standard names.
+    pub(crate) fn frame_trusting(
+        &mut self,
+        version: Version,
+        command: Command,
+        headers: &[PlainHeader<'_>],
+        trusted: usize,
+        body: &[u8],
+    ) -> Result<(), SerializeError> {
+        wire::put_frame_trusting(&mut self.buf, version, command, headers, trusted, body)
     }
 
     /// Appends raw bytes (a heart-beat EOL, or an already encoded frame).

@@ -83,7 +83,7 @@ use super::{Decimal, HeaderList, HeartBeats, SessionError};
 use crate::codec::{Decoder, OwnedFrame, OwnedItem};
 use crate::frame::Value;
 use crate::header;
-use crate::serialize::{put_frame_reserving, ContentLength, PlainHeader};
+use crate::serialize::PlainHeader;
 use crate::time::{Duration, Instant};
 use crate::{
     AckMode, Command, HeartBeat, Limits, ParseError, Parser, SerializeError, Version, Versions,
@@ -647,31 +647,16 @@ impl Transmit {
         super::put_frame(&mut self.staging, version, command, headers, body)
     }
 
-    /// A MESSAGE with a `content-length` and `body` shared when long. `headers` are planned
-    /// and checked before anything is written.
+    /// A MESSAGE with a `content-length` and `body` shared when long. `headers` are checked
+    /// before anything is written; the names of the first `trusted` are the session's own.
     fn message(
         &mut self,
         version: Version,
         headers: &[PlainHeader<'_>],
+        trusted: usize,
         body: &Bytes,
     ) -> Result<(), SerializeError> {
-        let length = Decimal::new(body.len() as u64);
-        let start = self.staging.len();
-        let head_len = put_frame_reserving(
-            version,
-            Command::Message,
-            headers,
-            b"",
-            ContentLength::WhenNeeded,
-            &mut self.staging,
-        )?;
-        self.staging.reserve(20 + length.as_bytes().len());
-        // The frame ends with the blank line and the NUL of its empty body: cut them off and
-        // finish it by hand with the real length and body.
-        self.staging.truncate((start + head_len).saturating_sub(2));
-        self.staging.put_slice(b"content-length:");
-        self.staging.put_slice(length.as_bytes());
-        self.staging.put_slice(b"\n\n");
+        super::wire::put_message_head(&mut self.staging, version, headers, trusted, body.len())?;
         if body.len() <= COPY_BODY_MAX {
             self.staging.put_slice(body);
         } else {
@@ -1050,6 +1035,7 @@ impl Server {
         if version == Version::V1_2 && sub.ack != AckMode::Auto {
             headers.push((b"ack", id_text.as_bytes()));
         }
+        let standard = headers.as_slice().len();
         headers.extend(
             message
                 .headers
@@ -1058,7 +1044,7 @@ impl Server {
                 .copied(),
         );
         self.transmit
-            .message(version, headers.as_slice(), &message.body)?;
+            .message(version, headers.as_slice(), standard, &message.body)?;
         self.heart_beats.sent(self.now);
         if sub.ack != AckMode::Auto {
             sub.unacked.insert(id);
@@ -1195,19 +1181,23 @@ impl Server {
             }
             _ => {}
         }
-        let receipt = decoded(frame, header::RECEIPT)?;
+        // The headers most frames carry, found in one pass.
+        let common = CommonHeaders::scan(frame);
+        let receipt = decode_raw(frame, common.receipt)?;
         if receipt.is_some() && self.pending_receipts.len() >= self.config.max_pending_receipts {
             return Err(ProtocolError::TooManyPendingReceipts);
         }
         let event = match command {
             Command::Send => ServerEvent::Send {
-                destination: required(frame, header::DESTINATION)?,
-                transaction: self.transaction_of(frame)?,
+                destination: decode_raw(frame, common.destination)?
+                    .ok_or(ProtocolError::MissingHeader(header::DESTINATION))?,
+                transaction: self.open_transaction(decode_raw(frame, common.transaction)?)?,
                 receipt: receipt.clone(),
                 frame: frame.clone(),
             },
             Command::Subscribe => {
-                let destination = required(frame, header::DESTINATION)?;
+                let destination = decode_raw(frame, common.destination)?
+                    .ok_or(ProtocolError::MissingHeader(header::DESTINATION))?;
                 let (id, explicit_id) = match decoded(frame, header::ID)? {
                     Some(id) => (id, true),
                     None if version == Version::V1_0 => (destination.clone(), false),
@@ -1261,7 +1251,7 @@ impl Server {
                 }
             }
             Command::Ack | Command::Nack => {
-                let transaction = self.transaction_of(frame)?;
+                let transaction = self.open_transaction(decode_raw(frame, common.transaction)?)?;
                 let (subscription, message_ids) = self.resolve_ack(frame)?;
                 if command == Command::Ack {
                     ServerEvent::Ack {
@@ -1280,7 +1270,8 @@ impl Server {
                 }
             }
             Command::Begin => {
-                let transaction = required(frame, header::TRANSACTION)?;
+                let transaction = decode_raw(frame, common.transaction)?
+                    .ok_or(ProtocolError::MissingHeader(header::TRANSACTION))?;
                 if self.transactions.contains(&transaction) {
                     return Err(ProtocolError::DuplicateTransaction);
                 }
@@ -1294,7 +1285,8 @@ impl Server {
                 }
             }
             Command::Commit | Command::Abort => {
-                let transaction = required(frame, header::TRANSACTION)?;
+                let transaction = decode_raw(frame, common.transaction)?
+                    .ok_or(ProtocolError::MissingHeader(header::TRANSACTION))?;
                 let index = self
                     .transactions
                     .iter()
@@ -1337,9 +1329,9 @@ impl Server {
         Ok(())
     }
 
-    /// The frame's `transaction` header, which must name an open transaction.
-    fn transaction_of(&self, frame: &OwnedFrame) -> Result<Option<Bytes>, ProtocolError> {
-        match decoded(frame, header::TRANSACTION)? {
+    /// A decoded `transaction` header, which must name an open transaction.
+    fn open_transaction(&self, value: Option<Bytes>) -> Result<Option<Bytes>, ProtocolError> {
+        match value {
             Some(t) if !self.transactions.contains(&t) => Err(ProtocolError::UnknownTransaction),
             t => Ok(t),
         }
@@ -1492,6 +1484,50 @@ fn decoded(frame: &OwnedFrame, name: &str) -> Result<Option<Bytes>, ProtocolErro
     let value = Value::new(&raw, frame.escaping());
     if value.as_plain().is_some() {
         return Ok(Some(raw));
+    }
+    value
+        .decode()
+        .map(|v| Some(Bytes::from(v.into_owned())))
+        .map_err(|_| ProtocolError::Parse(ParseError::InvalidEscape))
+}
+
+/// The first `receipt`, `destination` and `transaction` headers of a frame, raw (still
+/// escaped), found in one pass over its headers.
+#[derive(Default)]
+struct CommonHeaders<'f> {
+    receipt: Option<&'f [u8]>,
+    destination: Option<&'f [u8]>,
+    transaction: Option<&'f [u8]>,
+}
+
+impl<'f> CommonHeaders<'f> {
+    fn scan(frame: &'f OwnedFrame) -> CommonHeaders<'f> {
+        let mut found = CommonHeaders::default();
+        // These names hold no octet that decodes from an escape, so an escaped name equals
+        // one of them after decoding exactly when it does before.
+        for h in frame.headers() {
+            let slot = match h.name {
+                b"receipt" => &mut found.receipt,
+                b"destination" => &mut found.destination,
+                b"transaction" => &mut found.transaction,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(h.value);
+            }
+        }
+        found
+    }
+}
+
+/// A raw value of `frame` found by [`CommonHeaders::scan`], decoded as [`decoded`] does.
+fn decode_raw(frame: &OwnedFrame, raw: Option<&[u8]>) -> Result<Option<Bytes>, ProtocolError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let value = Value::new(raw, frame.escaping());
+    if value.as_plain().is_some() {
+        return Ok(Some(frame.as_bytes().slice_ref(raw)));
     }
     value
         .decode()
