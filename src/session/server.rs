@@ -71,6 +71,7 @@
 //! assert_eq!(message_ids, [id]);
 //! ```
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::format;
 use alloc::string::String;
@@ -79,7 +80,7 @@ use core::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{Decimal, HeaderList, HeartBeats, SessionError};
+use super::{wire, Decimal, HeaderList, HeartBeats, SessionError};
 use crate::codec::{Decoder, OwnedFrame, OwnedItem};
 use crate::frame::Value;
 use crate::header;
@@ -619,6 +620,9 @@ struct Subscription {
     ack: AckMode,
     /// Delivered, not yet acknowledged (never filled for `auto`).
     unacked: BTreeSet<u64>,
+    /// How each MESSAGE to it starts, up to the `message-id` value; `None` when the id
+    /// must be escaped (then MESSAGEs go through the general serializer).
+    message_prefix: Option<Box<[u8]>>,
 }
 
 #[derive(Clone, Debug)]
@@ -657,6 +661,61 @@ impl Transmit {
         body: &Bytes,
     ) -> Result<(), SerializeError> {
         super::wire::put_message_head(&mut self.staging, version, headers, trusted, body.len())?;
+        self.message_body(body);
+        Ok(())
+    }
+
+    /// A MESSAGE to a subscription with a cached `prefix` (see [`wire::message_prefix`]),
+    /// when `destination` and every one of `extra` (reserved names left out) are plain: the
+    /// same bytes [`message`](Self::message) writes, without planning.
+    #[allow(clippy::too_many_arguments)]
+    fn message_with_prefix(
+        &mut self,
+        prefix: &[u8],
+        message_id: &[u8],
+        destination: &[u8],
+        ack: bool,
+        extra: &[PlainHeader<'_>],
+        extra_len: usize,
+        body: &Bytes,
+    ) {
+        let length = Decimal::new(body.len() as u64);
+        let staging = &mut self.staging;
+        staging.reserve(
+            prefix.len()
+                + 2 * message_id.len()
+                + destination.len()
+                + extra_len
+                + length.as_bytes().len()
+                + body.len().min(COPY_BODY_MAX)
+                + 64,
+        );
+        staging.put_slice(prefix);
+        staging.put_slice(message_id);
+        staging.put_slice(b"\ndestination:");
+        staging.put_slice(destination);
+        staging.put_u8(b'\n');
+        if ack {
+            staging.put_slice(b"ack:");
+            staging.put_slice(message_id);
+            staging.put_u8(b'\n');
+        }
+        for (name, value) in extra {
+            if !is_reserved_message_header(name) {
+                staging.put_slice(name);
+                staging.put_u8(b':');
+                staging.put_slice(value);
+                staging.put_u8(b'\n');
+            }
+        }
+        staging.put_slice(b"content-length:");
+        staging.put_slice(length.as_bytes());
+        staging.put_slice(b"\n\n");
+        self.message_body(body);
+    }
+
+    /// The body of a MESSAGE and its NUL: copied when short, its own chunk when long.
+    fn message_body(&mut self, body: &Bytes) {
         if body.len() <= COPY_BODY_MAX {
             self.staging.put_slice(body);
         } else {
@@ -664,7 +723,6 @@ impl Transmit {
             self.chunks.push_back(body.clone());
         }
         self.staging.put_u8(0);
-        Ok(())
     }
 
     fn raw(&mut self, bytes: &[u8]) {
@@ -1026,13 +1084,45 @@ impl Server {
             .ok_or(SessionError::UnknownSubscription)?;
         let id = self.next_message_id;
         let id_text = Decimal::new(id);
+        let ack = version == Version::V1_2 && sub.ack != AckMode::Auto;
+        // The usual case: nothing to escape, the start of the frame cached.
+        let extra_len = message.headers.iter().try_fold(0, |len, (name, value)| {
+            if is_reserved_message_header(name) {
+                Some(len)
+            } else if !name.is_empty() && wire::is_plain(name) && wire::is_plain(value) {
+                Some(len + name.len() + value.len() + 2)
+            } else {
+                None
+            }
+        });
+        if let (Some(prefix), Some(extra_len), true) = (
+            &sub.message_prefix,
+            extra_len,
+            wire::is_plain(message.destination),
+        ) {
+            self.transmit.message_with_prefix(
+                prefix,
+                id_text.as_bytes(),
+                message.destination,
+                ack,
+                &message.headers,
+                extra_len,
+                &message.body,
+            );
+            self.heart_beats.sent(self.now);
+            if sub.ack != AckMode::Auto {
+                sub.unacked.insert(id);
+            }
+            self.next_message_id = id.saturating_add(1);
+            return Ok(MessageId(id));
+        }
         let mut headers = HeaderList::new();
         if sub.explicit_id {
             headers.push((b"subscription", subscription));
         }
         headers.push((b"message-id", id_text.as_bytes()));
         headers.push((b"destination", message.destination));
-        if version == Version::V1_2 && sub.ack != AckMode::Auto {
+        if ack {
             headers.push((b"ack", id_text.as_bytes()));
         }
         let standard = headers.as_slice().len();
@@ -1223,6 +1313,7 @@ impl Server {
                         explicit_id,
                         ack,
                         unacked: BTreeSet::new(),
+                        message_prefix: wire::message_prefix(explicit_id.then_some(&id[..])),
                     },
                 );
                 ServerEvent::Subscribe {

@@ -7,6 +7,8 @@
 //! frame goes to [`put_frame_reserving`], which escapes or returns the error; the tests in
 //! this module check that both paths write the same bytes.
 
+use alloc::boxed::Box;
+
 use bytes::{BufMut, BytesMut};
 
 use super::Decimal;
@@ -23,18 +25,24 @@ const fn has_byte(word: u64, byte: u8) -> u64 {
     x.wrapping_sub(LO) & !x & HI
 }
 
-/// Whether `word` holds LF, CR, `:` or `\`.
+/// Whether `byte` is LF, CR, `:` or `\`.
 #[inline(always)]
-fn special(word: u64) -> bool {
-    (has_byte(word, b'\n') | has_byte(word, b'\r') | has_byte(word, b':') | has_byte(word, b'\\'))
-        != 0
+fn is_special(byte: u8) -> bool {
+    matches!(byte, b'\n' | b'\r' | b':' | b'\\')
 }
 
+/// Whether `chunk` (eight octets) holds LF, CR, `:` or `\`. One cheap word test first: an
+/// octet under 0x0E (LF and CR are 0x0A and 0x0D), `:` or `\`; only a control character
+/// makes it look at the octets one by one.
 #[inline(always)]
-fn word(chunk: &[u8]) -> u64 {
+fn special(chunk: &[u8]) -> bool {
     let mut w = [0u8; 8];
     w.copy_from_slice(chunk);
-    u64::from_le_bytes(w)
+    let word = u64::from_le_bytes(w);
+    let colon_or_backslash = has_byte(word, b':') | has_byte(word, b'\\');
+    // Exact for "any": the high bit of some octet is set when one is under 0x0E.
+    let below = word.wrapping_sub(LO * 0x0E) & !word & HI;
+    colon_or_backslash != 0 || (below != 0 && chunk.iter().any(|&b| is_special(b)))
 }
 
 /// Whether `bytes` holds none of LF, CR, `:` and `\`: written as it is in every version and
@@ -42,16 +50,14 @@ fn word(chunk: &[u8]) -> u64 {
 #[inline]
 pub(crate) fn is_plain(bytes: &[u8]) -> bool {
     if bytes.len() < 8 {
-        return !bytes
-            .iter()
-            .any(|&b| matches!(b, b'\n' | b'\r' | b':' | b'\\'));
+        return !bytes.iter().any(|&b| is_special(b));
     }
     let mut chunks = bytes.chunks_exact(8);
-    if chunks.by_ref().any(|c| special(word(c))) {
+    if chunks.by_ref().any(special) {
         return false;
     }
     // The last word overlaps the one before: the remainder is checked too.
-    chunks.remainder().is_empty() || !special(word(&bytes[bytes.len() - 8..]))
+    chunks.remainder().is_empty() || !special(&bytes[bytes.len() - 8..])
 }
 
 /// Whether the headers can go out as they are: plain, with names that are not empty and not
@@ -179,6 +185,23 @@ pub(crate) fn put_message_head(
     buf.put_slice(length.as_bytes());
     buf.put_slice(b"\n\n");
     Ok(())
+}
+
+/// How every MESSAGE to a subscription starts, up to the `message-id` value: the command
+/// line, `subscription:{id}` (unless `id` is `None`: a 1.0 subscription without one) and
+/// `message-id:`. `None` when `id` is not plain, so that it would need escaping.
+pub(crate) fn message_prefix(id: Option<&[u8]>) -> Option<Box<[u8]>> {
+    let mut prefix = alloc::vec::Vec::from(&b"MESSAGE\n"[..]);
+    if let Some(id) = id {
+        if !is_plain(id) {
+            return None;
+        }
+        prefix.extend_from_slice(b"subscription:");
+        prefix.extend_from_slice(id);
+        prefix.push(b'\n');
+    }
+    prefix.extend_from_slice(b"message-id:");
+    Some(prefix.into_boxed_slice())
 }
 
 #[cfg(test)]
