@@ -82,6 +82,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{wire, Decimal, HeaderList, HeartBeats, SessionError};
 use crate::codec::{Decoder, OwnedFrame, OwnedItem};
+use crate::escape::Escaping;
 use crate::frame::Value;
 use crate::header;
 use crate::serialize::PlainHeader;
@@ -1204,7 +1205,20 @@ impl Server {
         let result = match self.state {
             State::AwaitingConnect if frame.command().is_connect() => self.on_connect(&frame),
             State::AwaitingConnect => Err(ProtocolError::FrameBeforeConnect),
-            State::Connected => self.on_client_frame(&frame),
+            State::Connected => match self.on_client_frame(&frame) {
+                // The frame itself goes into the event: no clone.
+                Ok(Some(send)) => {
+                    self.events.push_back(ServerEvent::Send {
+                        destination: send.destination,
+                        transaction: send.transaction,
+                        receipt: send.receipt,
+                        frame,
+                    });
+                    return;
+                }
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            },
             _ => Ok(()),
         };
         if let Err(e) = result {
@@ -1261,7 +1275,13 @@ impl Server {
 
     /// Validates a frame after CONNECTED, updates the bookkeeping and reports it. Nothing
     /// changes when it returns an error.
-    fn on_client_frame(&mut self, frame: &OwnedFrame) -> Result<(), ProtocolError> {
+    ///
+    /// A SEND is not reported here: its headers come back, for the caller to report it
+    /// with the frame itself.
+    fn on_client_frame(
+        &mut self,
+        frame: &OwnedFrame,
+    ) -> Result<Option<SendHeaders>, ProtocolError> {
         let version = self.wire_version();
         let command = frame.command();
         match command {
@@ -1278,13 +1298,21 @@ impl Server {
             return Err(ProtocolError::TooManyPendingReceipts);
         }
         let event = match command {
-            Command::Send => ServerEvent::Send {
-                destination: decode_raw(frame, common.destination)?
-                    .ok_or(ProtocolError::MissingHeader(header::DESTINATION))?,
-                transaction: self.open_transaction(decode_raw(frame, common.transaction)?)?,
-                receipt: receipt.clone(),
-                frame: frame.clone(),
-            },
+            Command::Send => {
+                let send = SendHeaders {
+                    destination: decode_raw(frame, common.destination)?
+                        .ok_or(ProtocolError::MissingHeader(header::DESTINATION))?,
+                    transaction: self.open_transaction(decode_raw(frame, common.transaction)?)?,
+                    receipt,
+                };
+                if let Some(id) = &send.receipt {
+                    self.pending_receipts.push_back(PendingReceipt {
+                        id: id.clone(),
+                        disconnect: false,
+                    });
+                }
+                return Ok(Some(send));
+            }
             Command::Subscribe => {
                 let destination = decode_raw(frame, common.destination)?
                     .ok_or(ProtocolError::MissingHeader(header::DESTINATION))?;
@@ -1417,7 +1445,7 @@ impl Server {
                 self.close(CloseReason::Disconnected);
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// A decoded `transaction` header, which must name an open transaction.
@@ -1582,6 +1610,13 @@ fn decoded(frame: &OwnedFrame, name: &str) -> Result<Option<Bytes>, ProtocolErro
         .map_err(|_| ProtocolError::Parse(ParseError::InvalidEscape))
 }
 
+/// What a valid SEND frame's event reports besides the frame.
+struct SendHeaders {
+    destination: Bytes,
+    transaction: Option<Bytes>,
+    receipt: Option<Bytes>,
+}
+
 /// The first `receipt`, `destination` and `transaction` headers of a frame, raw (still
 /// escaped), found in one pass over its headers.
 #[derive(Default)]
@@ -1616,11 +1651,11 @@ fn decode_raw(frame: &OwnedFrame, raw: Option<&[u8]>) -> Result<Option<Bytes>, P
     let Some(raw) = raw else {
         return Ok(None);
     };
-    let value = Value::new(raw, frame.escaping());
-    if value.as_plain().is_some() {
+    let escaping = frame.escaping();
+    if escaping == Escaping::None || !wire::has_backslash(raw) {
         return Ok(Some(frame.as_bytes().slice_ref(raw)));
     }
-    value
+    Value::new(raw, escaping)
         .decode()
         .map(|v| Some(Bytes::from(v.into_owned())))
         .map_err(|_| ProtocolError::Parse(ParseError::InvalidEscape))

@@ -31,33 +31,59 @@ fn is_special(byte: u8) -> bool {
     matches!(byte, b'\n' | b'\r' | b':' | b'\\')
 }
 
-/// Whether `chunk` (eight octets) holds LF, CR, `:` or `\`. One cheap word test first: an
-/// octet under 0x0E (LF and CR are 0x0A and 0x0D), `:` or `\`; only a control character
-/// makes it look at the octets one by one.
 #[inline(always)]
-fn special(chunk: &[u8]) -> bool {
+fn load(bytes: &[u8], at: usize) -> u64 {
     let mut w = [0u8; 8];
-    w.copy_from_slice(chunk);
-    let word = u64::from_le_bytes(w);
-    let colon_or_backslash = has_byte(word, b':') | has_byte(word, b'\\');
-    // Exact for "any": the high bit of some octet is set when one is under 0x0E.
-    let below = word.wrapping_sub(LO * 0x0E) & !word & HI;
-    colon_or_backslash != 0 || (below != 0 && chunk.iter().any(|&b| is_special(b)))
+    w.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(w)
 }
 
 /// Whether `bytes` holds none of LF, CR, `:` and `\`: written as it is in every version and
 /// for every command (nothing to escape, nothing a 1.0 or CONNECT header may not hold).
+///
+/// Eight octets at a time, the last word overlapping the one before: an exact test for `:`
+/// and `\`, and one for any octet under 0x0E (LF is 0x0A, CR 0x0D); only when a control
+/// character is there are the octets looked at one by one.
 #[inline]
 pub(crate) fn is_plain(bytes: &[u8]) -> bool {
-    if bytes.len() < 8 {
+    let len = bytes.len();
+    if len < 8 {
         return !bytes.iter().any(|&b| is_special(b));
     }
-    let mut chunks = bytes.chunks_exact(8);
-    if chunks.by_ref().any(special) {
-        return false;
+    let (mut colon_or_backslash, mut below) = (0u64, 0u64);
+    let mut test = |word: u64| {
+        colon_or_backslash |= has_byte(word, b':') | has_byte(word, b'\\');
+        // Exact for "any": some high bit is set when an octet is under 0x0E.
+        below |= word.wrapping_sub(LO * 0x0E) & !word & HI;
+    };
+    let mut at = 0;
+    while at + 8 <= len {
+        test(load(bytes, at));
+        at += 8;
     }
-    // The last word overlaps the one before: the remainder is checked too.
-    chunks.remainder().is_empty() || !special(&bytes[bytes.len() - 8..])
+    if at < len {
+        test(load(bytes, len - 8));
+    }
+    colon_or_backslash == 0 && (below == 0 || !bytes.iter().any(|&b| is_special(b)))
+}
+
+/// Whether `bytes` holds a `\\` (so that a received value may hold an escape sequence).
+#[inline]
+pub(crate) fn has_backslash(bytes: &[u8]) -> bool {
+    let len = bytes.len();
+    if len < 8 {
+        return bytes.contains(&b'\\');
+    }
+    let mut found = 0u64;
+    let mut at = 0;
+    while at + 8 <= len {
+        found |= has_byte(load(bytes, at), b'\\');
+        at += 8;
+    }
+    if at < len {
+        found |= has_byte(load(bytes, len - 8), b'\\');
+    }
+    found != 0
 }
 
 /// Whether the headers can go out as they are: plain, with names that are not empty and not
@@ -268,6 +294,21 @@ mod tests {
         };
         assert!(buf.starts_with(b"before"));
         result.map(|()| buf[6..].to_vec())
+    }
+
+    #[test]
+    fn has_backslash_finds_it_at_every_position() {
+        for len in 0..40 {
+            let clean = alloc::vec![b'x'; len];
+            assert!(!has_backslash(&clean));
+            for at in 0..len {
+                let mut bytes = clean.clone();
+                bytes[at] = b'\\';
+                assert!(has_backslash(&bytes), "{len} {at}");
+                bytes[at] = b'\\' ^ 0x80;
+                assert!(!has_backslash(&bytes), "{len} {at}");
+            }
+        }
     }
 
     #[test]
