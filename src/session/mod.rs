@@ -112,10 +112,28 @@ pub(crate) fn put_frame(
     wire::put_frame(buf, version, command, headers, body)
 }
 
+/// Most octets [`make_room`] reserves ahead.
+const ROOM_MAX: usize = 1 << 20;
+
+/// Before the first write after a chunk of `hint` octets was taken from `buf`: room for as
+/// much again (up to [`ROOM_MAX`]). Once that chunk is dropped, the buffer's memory is then
+/// reused from its start; while it lives, the new buffer is sized at once. Either way a
+/// batch as large as the last one is not written into a buffer that grows by doubling and
+/// copies what the batch wrote so far.
+#[inline]
+pub(crate) fn make_room(buf: &mut BytesMut, hint: usize) {
+    let hint = hint.min(ROOM_MAX);
+    if buf.is_empty() && buf.capacity() < hint {
+        buf.reserve(hint);
+    }
+}
+
 /// Bytes waiting to be written to the transport.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     buf: BytesMut,
+    /// The length of the last chunk taken.
+    last_chunk: usize,
 }
 
 impl Outbox {
@@ -127,6 +145,7 @@ impl Outbox {
         headers: &[PlainHeader<'_>],
         body: &[u8],
     ) -> Result<(), SerializeError> {
+        make_room(&mut self.buf, self.last_chunk);
         put_frame(&mut self.buf, version, command, headers, body)
     }
 
@@ -140,6 +159,7 @@ impl Outbox {
         trusted: usize,
         body: &[u8],
     ) -> Result<(), SerializeError> {
+        make_room(&mut self.buf, self.last_chunk);
         wire::put_frame_trusting(&mut self.buf, version, command, headers, trusted, body)
     }
 
@@ -150,7 +170,11 @@ impl Outbox {
 
     /// Everything waiting, as one chunk.
     pub(crate) fn take(&mut self) -> Option<Bytes> {
-        (!self.buf.is_empty()).then(|| self.buf.split().freeze())
+        if self.buf.is_empty() {
+            return None;
+        }
+        self.last_chunk = self.buf.len();
+        Some(self.buf.split().freeze())
     }
 }
 

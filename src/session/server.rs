@@ -639,6 +639,8 @@ struct Transmit {
     chunks: VecDeque<Bytes>,
     /// Comes after every chunk.
     staging: BytesMut,
+    /// The length of the last staging buffer taken by `poll`.
+    last_chunk: usize,
 }
 
 impl Transmit {
@@ -649,6 +651,7 @@ impl Transmit {
         headers: &[PlainHeader<'_>],
         body: &[u8],
     ) -> Result<(), SerializeError> {
+        super::make_room(&mut self.staging, self.last_chunk);
         super::put_frame(&mut self.staging, version, command, headers, body)
     }
 
@@ -661,6 +664,7 @@ impl Transmit {
         trusted: usize,
         body: &Bytes,
     ) -> Result<(), SerializeError> {
+        super::make_room(&mut self.staging, self.last_chunk);
         super::wire::put_message_head(&mut self.staging, version, headers, trusted, body.len())?;
         self.message_body(body);
         Ok(())
@@ -681,6 +685,7 @@ impl Transmit {
         body: &Bytes,
     ) {
         let length = Decimal::new(body.len() as u64);
+        super::make_room(&mut self.staging, self.last_chunk);
         let staging = &mut self.staging;
         staging.reserve(
             prefix.len()
@@ -737,9 +742,14 @@ impl Transmit {
     }
 
     fn poll(&mut self) -> Option<Bytes> {
-        self.chunks
-            .pop_front()
-            .or_else(|| (!self.staging.is_empty()).then(|| self.staging.split().freeze()))
+        if let Some(chunk) = self.chunks.pop_front() {
+            return Some(chunk);
+        }
+        if self.staging.is_empty() {
+            return None;
+        }
+        self.last_chunk = self.staging.len();
+        Some(self.staging.split().freeze())
     }
 }
 
