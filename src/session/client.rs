@@ -1328,8 +1328,17 @@ impl Client {
     }
 
     fn on_message(&mut self, frame: OwnedFrame) {
-        let sub = match frame.subscription() {
-            Some(id) => self.subscriptions.iter().find(|s| id == s.id.as_ref()),
+        // "subscription" holds no octet an escape decodes to: a raw name equals it after
+        // decoding exactly when it does before.
+        let id = frame
+            .headers()
+            .find(|h| h.name == b"subscription")
+            .map(|h| Value::new(h.value, frame.escaping()));
+        let sub = match id {
+            Some(id) => match id.as_plain() {
+                Some(raw) => self.subscriptions.iter().find(|s| s.id.as_bytes() == raw),
+                None => self.subscriptions.iter().find(|s| id == s.id.as_ref()),
+            },
             None if self.version == Version::V1_0 => {
                 let by_destination = frame.destination().and_then(|d| {
                     self.subscriptions
