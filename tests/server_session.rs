@@ -2002,3 +2002,99 @@ fn a_1_0_subscription_without_id_gets_messages_without_subscription_header() {
         )
     );
 }
+
+/// A client stream: CONNECT, then SUBSCRIBE, SENDs (one with an escaped header, one with a
+/// NUL in its body), heart-beats, and, when `bad`, a frame that breaks the protocol followed
+/// by more input.
+fn client_stream(bad: bool) -> Vec<u8> {
+    let mut wire = Vec::new();
+    wire.extend_from_slice(b"CONNECT\naccept-version:1.2\nhost:h\n\n\0\n");
+    wire.extend_from_slice(b"SUBSCRIBE\nid:0\ndestination:/q/a\nreceipt:r\n\n\0");
+    wire.extend_from_slice(b"SEND\ndestination:/q/a\n\nhello\0\r\n");
+    wire.extend_from_slice(b"SEND\ndestination:/q/a\nnote:a\\cb\ncontent-length:3\n\na\0b\0");
+    if bad {
+        wire.extend_from_slice(b"ACK\nid:99\n\n\0");
+        wire.extend_from_slice(b"SEND\ndestination:/q/a\n\nlate\0");
+    }
+    wire
+}
+
+/// Feeds `parts` to a new server (as `Bytes`, kept shared when `shared`, or as slices) and
+/// accepts the CONNECT as soon as it is reported; returns every event and all output.
+fn serve(parts: &[&[u8]], bytes: Option<bool>) -> (Vec<ServerEvent>, Vec<u8>) {
+    let mut server = Server::new(ServerConfig::new(), T0);
+    let (mut evs, mut out) = (Vec::new(), Vec::new());
+    for part in parts {
+        match bytes {
+            None => server.handle_input(T0, part),
+            Some(shared) => {
+                let chunk = BytesMut::from(*part).freeze();
+                let keep = shared.then(|| chunk.clone());
+                server.handle_input_bytes(T0, chunk);
+                drop(keep);
+            }
+        }
+        loop {
+            let new = events(&mut server);
+            if new.is_empty() {
+                break;
+            }
+            let connect = matches!(new.last(), Some(ServerEvent::Connect(_)));
+            evs.extend(new);
+            if connect {
+                server.accept(Some("s")).unwrap();
+            }
+        }
+        out.extend(transmitted(&mut server));
+    }
+    (evs, out)
+}
+
+#[test]
+fn input_as_bytes_gives_the_events_input_as_a_slice_gives_in_any_chunking() {
+    for bad in [false, true] {
+        let wire = client_stream(bad);
+        for split in 0..=wire.len() {
+            let parts = [&wire[..split], &wire[split..]];
+            let expected = serve(&parts, None);
+            assert!(expected.0.len() >= 4, "{:?}", expected.0);
+            for shared in [false, true] {
+                assert_eq!(
+                    serve(&parts, Some(shared)),
+                    expected,
+                    "split at {split}, shared {shared}, bad {bad}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn input_as_unique_bytes_is_decoded_in_place() {
+    let mut server = connected(Version::V1_2);
+    let wire = BytesMut::from(&b"SEND\ndestination:/q/a\n\nhello\0"[..]).freeze();
+    let range = wire.as_ptr_range();
+    server.handle_input_bytes(T0, wire);
+    let Some(ServerEvent::Send { frame, .. }) = server.poll_event() else {
+        panic!()
+    };
+    assert_eq!(frame.body(), b"hello");
+    assert!(range.contains(&frame.body().as_ptr()));
+}
+
+#[test]
+fn poll_transmit_chunks_are_their_memorys_only_reference() {
+    // So that a session in the same process can decode them in place.
+    let mut server = connected(Version::V1_2);
+    server.handle_input(T0, b"SUBSCRIBE\nid:0\ndestination:/q/a\n\n\0");
+    let _ = events(&mut server);
+    for round in 0..3 {
+        for _ in 0..=round {
+            let message = Message::new("/q/a", Bytes::from_static(b"body"));
+            server.deliver("0", &message).unwrap();
+        }
+        let chunk = server.poll_transmit().unwrap();
+        assert!(chunk.try_into_mut().is_ok(), "round {round}");
+        assert_eq!(server.poll_transmit(), None);
+    }
+}

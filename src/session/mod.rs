@@ -115,16 +115,16 @@ pub(crate) fn put_frame(
 /// Most octets [`make_room`] reserves ahead.
 const ROOM_MAX: usize = 1 << 20;
 
-/// Before the first write after a chunk of `hint` octets was taken from `buf`: room for as
-/// much again (up to [`ROOM_MAX`]). Once that chunk is dropped, the buffer's memory is then
-/// reused from its start; while it lives, the new buffer is sized at once. Either way a
-/// batch as large as the last one is not written into a buffer that grows by doubling and
-/// copies what the batch wrote so far.
+/// Before the first write after a chunk of `hint` octets was taken from `buf` (with all of
+/// its memory): room for as much again (up to [`ROOM_MAX`]), so that a batch as large as
+/// the last one is not written into a buffer that grows by doubling and copies what the
+/// batch wrote so far.
+/// A quarter more is reserved, so that a batch somewhat larger than the last one still fits.
 #[inline]
 pub(crate) fn make_room(buf: &mut BytesMut, hint: usize) {
     let hint = hint.min(ROOM_MAX);
     if buf.is_empty() && buf.capacity() < hint {
-        buf.reserve(hint);
+        buf.reserve(hint + hint / 4);
     }
 }
 
@@ -174,7 +174,9 @@ impl Outbox {
             return None;
         }
         self.last_chunk = self.buf.len();
-        Some(self.buf.split().freeze())
+        // The whole buffer goes: the chunk is the only reference to its memory, so a peer
+        // session in the same process can decode it in place (`handle_input_bytes`).
+        Some(core::mem::take(&mut self.buf).freeze())
     }
 }
 

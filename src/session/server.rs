@@ -687,14 +687,23 @@ impl Transmit {
         let length = Decimal::new(body.len() as u64);
         super::make_room(&mut self.staging, self.last_chunk);
         let staging = &mut self.staging;
+        let ack_len = if ack { 5 + message_id.len() } else { 0 };
+        let copied = if body.len() <= COPY_BODY_MAX {
+            body.len()
+        } else {
+            0
+        };
         staging.reserve(
             prefix.len()
-                + 2 * message_id.len()
+                + message_id.len()
+                + b"\ndestination:\n".len()
                 + destination.len()
+                + ack_len
                 + extra_len
+                + b"content-length:\n\n".len()
                 + length.as_bytes().len()
-                + body.len().min(COPY_BODY_MAX)
-                + 64,
+                + copied
+                + 1,
         );
         staging.put_slice(prefix);
         staging.put_slice(message_id);
@@ -737,7 +746,8 @@ impl Transmit {
 
     fn flush(&mut self) {
         if !self.staging.is_empty() {
-            self.chunks.push_back(self.staging.split().freeze());
+            self.chunks
+                .push_back(core::mem::take(&mut self.staging).freeze());
         }
     }
 
@@ -749,7 +759,9 @@ impl Transmit {
             return None;
         }
         self.last_chunk = self.staging.len();
-        Some(self.staging.split().freeze())
+        // The whole buffer goes: the chunk is the only reference to its memory, so a peer
+        // session in the same process can decode it in place (`handle_input_bytes`).
+        Some(core::mem::take(&mut self.staging).freeze())
     }
 }
 
@@ -908,6 +920,28 @@ impl Server {
         self.heart_beats.received(now);
         self.read_buf.extend_from_slice(data);
         self.process_input();
+    }
+
+    /// [`handle_input`](Self::handle_input) for input the caller holds as [`Bytes`]: when
+    /// no partial frame is waiting and `data` is the only reference to its memory (a
+    /// `BytesMut` of its own, frozen, say; or a chunk of
+    /// [`Client::poll_transmit`](super::Client::poll_transmit) dropped by nobody else), the
+    /// session decodes it where it is: the frames share that memory, nothing is copied.
+    /// Otherwise it is copied, as `handle_input` does. Events are the same either way.
+    pub fn handle_input_bytes(&mut self, now: Instant, data: Bytes) {
+        let ready = matches!(self.state, State::AwaitingConnect | State::Connected);
+        if data.is_empty() || !ready || !self.read_buf.is_empty() {
+            return self.handle_input(now, &data);
+        }
+        match data.try_into_mut() {
+            Ok(buf) => {
+                self.advance(now);
+                self.heart_beats.received(now);
+                self.read_buf = buf;
+                self.process_input();
+            }
+            Err(data) => self.handle_input(now, &data),
+        }
     }
 
     /// Handles the clock reaching `now` (call it once [`poll_timeout`](Self::poll_timeout) is
