@@ -576,7 +576,7 @@ impl Parser {
         let window = body_window.min(room);
         let search_end = buf.len().min(start.saturating_add(window));
         let from = start + *searched;
-        match memchr(0, buf.get(from..search_end).unwrap_or_default()) {
+        match find(0, buf.get(from..search_end).unwrap_or_default()) {
             Some(i) => Ok(Some(from + i)),
             None if search_end - start < window => {
                 *searched = search_end.max(from) - start;
@@ -667,6 +667,25 @@ pub(crate) struct Scan {
     headers: usize,
     content_length: Option<usize>,
     in_body: bool,
+    /// What [`quick`](Scan::quick) may skip, and up to which buffer length.
+    quick: Quick,
+    /// The buffer length from which `quick` must hand over to `resume` (0: always).
+    horizon: usize,
+}
+
+/// What the bytes arriving before [`Scan::horizon`] can change, as `resume` left things.
+#[cfg(feature = "alloc")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Quick {
+    /// Nothing: `resume` must look.
+    #[default]
+    Never,
+    /// Nothing at all: the body's length is known, the frame ends at the horizon.
+    Wait,
+    /// Only an LF would end the header line being scanned.
+    Lf,
+    /// Only a NUL would end the body being scanned.
+    Nul,
 }
 
 #[cfg(feature = "alloc")]
@@ -679,6 +698,58 @@ impl Scan {
     /// Marks the start of a frame as looked at.
     pub(crate) fn start(&mut self) {
         self.started = true;
+    }
+
+    /// The cheap part of [`resume`](Self::resume): `true` when the bytes that arrived since
+    /// the last call cannot end the frame, a line or the body, nor break a limit; the scan
+    /// then counts them as searched, exactly as `resume` would have. `false`: call `resume`.
+    #[inline]
+    pub(crate) fn quick(&mut self, buf: &[u8]) -> bool {
+        if buf.len() >= self.horizon {
+            return false;
+        }
+        let byte = match self.quick {
+            Quick::Never => return false,
+            Quick::Wait => return true,
+            Quick::Lf => b'\n',
+            Quick::Nul => 0,
+        };
+        let from = self.start + self.searched;
+        if find(byte, buf.get(from..).unwrap_or_default()).is_some() {
+            return false;
+        }
+        self.searched = buf.len().max(from) - self.start;
+        true
+    }
+
+    /// Sets what [`quick`](Self::quick) may skip after `resume` found the frame incomplete.
+    fn set_quick(&mut self, parser: &Parser) {
+        let limits = &parser.limits;
+        (self.quick, self.horizon) = if self.command.is_none() {
+            // Every octet of the command line is checked as it comes.
+            (Quick::Never, 0)
+        } else if !self.in_body {
+            // `resume`'s window: up to there only an LF changes anything.
+            let end = self
+                .start
+                .saturating_add(limits.max_header_line_len)
+                .saturating_add(2)
+                .min(limits.max_frame_len);
+            (Quick::Lf, end)
+        } else if let Some(len) = self.content_length {
+            // `body_end` checked the limits; the NUL is due at `start + len`.
+            (Quick::Wait, self.start + len + 1)
+        } else if parser.version != Version::V1_0
+            && !self.command.is_some_and(|c| c.may_have_body())
+        {
+            // The first octet decides.
+            (Quick::Wait, self.start + 1)
+        } else {
+            // `body_end`'s window: up to there only a NUL changes anything.
+            let room = limits.max_frame_len - self.start;
+            let window = limits.max_body_len.saturating_add(1).min(room);
+            (Quick::Nul, self.start + window)
+        };
     }
 
     /// Continues the search over `buf` (the same buffer as before, perhaps longer). Returns
@@ -698,7 +769,7 @@ impl Scan {
                 .min(self.start.saturating_add(max).saturating_add(2))
                 .min(limits.max_frame_len);
             let from = self.start + self.searched;
-            let Some(i) = memchr(b'\n', buf.get(from..window_end).unwrap_or_default()) else {
+            let Some(i) = find(b'\n', buf.get(from..window_end).unwrap_or_default()) else {
                 let window = buf.get(self.start..window_end).unwrap_or_default();
                 if self.command.is_none() && !Command::could_start(window) {
                     return Err(ParseError::UnknownCommand);
@@ -710,6 +781,7 @@ impl Scan {
                     return Err(ParseError::FrameTooLarge);
                 }
                 self.searched = window_end.max(from) - self.start;
+                self.set_quick(parser);
                 return Ok(None);
             };
             let next = from + i + 1;
@@ -751,6 +823,9 @@ impl Scan {
             self.content_length,
             &mut self.searched,
         )?;
+        if nul.is_none() {
+            self.set_quick(parser);
+        }
         Ok(nul.map(|nul| nul + 1))
     }
 }
