@@ -144,31 +144,6 @@ const SWAR_SPAN: usize = 64;
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
-/// The first `byte` in `hay`, as `memchr` finds it. Header names and lines are short: the
-/// first [`SWAR_SPAN`] octets are searched a word at a time inline, which costs less than
-/// memchr's dispatch and vector setup; the rest, if any, with memchr.
-#[inline(always)]
-pub(crate) fn find(byte: u8, hay: &[u8]) -> Option<usize> {
-    let pattern = LO * u64::from(byte);
-    let mut i = 0;
-    while i + 8 <= hay.len() {
-        if i == SWAR_SPAN {
-            return memchr(byte, &hay[i..]).map(|j| i + j);
-        }
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&hay[i..i + 8]);
-        let x = u64::from_le_bytes(word) ^ pattern;
-        // The high bit of each zero octet of `x` (the lowest set one is exact: a borrow only
-        // moves upwards).
-        let zeros = x.wrapping_sub(LO) & !x & HI;
-        if zeros != 0 {
-            return Some(i + (zeros.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    hay[i..].iter().position(|&b| b == byte).map(|j| i + j)
-}
-
 /// The high bit of each octet of `word` equal to the one `pattern` repeats; the lowest set
 /// bit is exact (a borrow only moves upwards), higher ones may be false.
 #[inline(always)]
@@ -177,38 +152,62 @@ const fn matches(word: u64, pattern: u64) -> u64 {
     x.wrapping_sub(LO) & !x & HI
 }
 
+/// The first octet of `hay` whose [`matches`] mask (over its word) is set, searching the
+/// first [`SWAR_SPAN`] octets a word at a time; `Err(i)` when none is there and the search
+/// must go on from `i` (the rest of `hay`, if any, past `SWAR_SPAN`).
+#[inline(always)]
+fn swar(hay: &[u8], mask: impl Fn(u64) -> u64, byte: impl Fn(u8) -> bool) -> Result<usize, usize> {
+    let head = &hay[..hay.len().min(SWAR_SPAN)];
+    let mut chunks = head.chunks_exact(8);
+    let mut i = 0;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let m = mask(u64::from_le_bytes(word));
+        if m != 0 {
+            return Ok(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    match chunks.remainder().iter().position(|&b| byte(b)) {
+        Some(j) => Ok(i + j),
+        None => Err(head.len()),
+    }
+}
+
+/// The first `byte` in `hay`, as `memchr` finds it. Header names and lines are short: the
+/// first [`SWAR_SPAN`] octets are searched a word at a time inline, which costs less than
+/// memchr's dispatch and vector setup; the rest, if any, with memchr.
+#[inline(always)]
+pub(crate) fn find(byte: u8, hay: &[u8]) -> Option<usize> {
+    let pattern = LO * u64::from(byte);
+    match swar(hay, |w| matches(w, pattern), |b| b == byte) {
+        Ok(i) => Some(i),
+        Err(i) if i < hay.len() => memchr(byte, &hay[i..]).map(|j| i + j),
+        Err(_) => None,
+    }
+}
+
 /// The first LF in `hay`, and the first `:` before it: a header line and where it splits,
-/// found in one pass (as `find` would find each).
+/// as `find` would find each. The first of the two, then the LF after a colon.
 #[inline(always)]
 fn find_line(hay: &[u8]) -> (Option<usize>, Option<usize>) {
     const LF: u64 = LO * b'\n' as u64;
     const COLON: u64 = LO * b':' as u64;
-    let mut colon = None;
-    let mut i = 0;
-    while i + 8 <= hay.len() && i < SWAR_SPAN {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&hay[i..i + 8]);
-        let word = u64::from_le_bytes(word);
-        let lf = matches(word, LF);
-        if colon.is_none() {
-            let c = matches(word, COLON);
-            // Keep the colon only if it comes before this word's LF, if any.
-            let before = if lf == 0 { c } else { c & (lf - 1) };
-            if before != 0 {
-                colon = Some(i + (before.trailing_zeros() / 8) as usize);
-            }
-        }
-        if lf != 0 {
-            return (Some(i + (lf.trailing_zeros() / 8) as usize), colon);
-        }
-        i += 8;
+    // The lowest bit of either mask is exact, so the lowest of their union is too.
+    let first = match swar(
+        hay,
+        |w| matches(w, LF) | matches(w, COLON),
+        |b| b == b'\n' || b == b':',
+    ) {
+        Ok(i) => Some(i),
+        Err(i) if i < hay.len() => memchr::memchr2(b'\n', b':', &hay[i..]).map(|j| i + j),
+        Err(_) => None,
+    };
+    match first {
+        Some(c) if hay[c] == b':' => (find(b'\n', &hay[c + 1..]).map(|j| c + 1 + j), Some(c)),
+        lf => (lf, None),
     }
-    let lf = find(b'\n', &hay[i..]).map(|j| i + j);
-    if colon.is_none() {
-        let end = lf.unwrap_or(hay.len());
-        colon = find(b':', &hay[i..end]).map(|j| i + j);
-    }
-    (lf, colon)
 }
 
 /// Where a line ends: its content (EOL excluded) and the offset just past its LF.
