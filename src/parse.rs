@@ -144,31 +144,6 @@ const SWAR_SPAN: usize = 64;
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
-/// The first `byte` in `hay`, as `memchr` finds it. Header names and lines are short: the
-/// first [`SWAR_SPAN`] octets are searched a word at a time inline, which costs less than
-/// memchr's dispatch and vector setup; the rest, if any, with memchr.
-#[inline(always)]
-pub(crate) fn find(byte: u8, hay: &[u8]) -> Option<usize> {
-    let pattern = LO * u64::from(byte);
-    let mut i = 0;
-    while i + 8 <= hay.len() {
-        if i == SWAR_SPAN {
-            return memchr(byte, &hay[i..]).map(|j| i + j);
-        }
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&hay[i..i + 8]);
-        let x = u64::from_le_bytes(word) ^ pattern;
-        // The high bit of each zero octet of `x` (the lowest set one is exact: a borrow only
-        // moves upwards).
-        let zeros = x.wrapping_sub(LO) & !x & HI;
-        if zeros != 0 {
-            return Some(i + (zeros.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    hay[i..].iter().position(|&b| b == byte).map(|j| i + j)
-}
-
 /// The high bit of each octet of `word` equal to the one `pattern` repeats; the lowest set
 /// bit is exact (a borrow only moves upwards), higher ones may be false.
 #[inline(always)]
@@ -177,38 +152,62 @@ const fn matches(word: u64, pattern: u64) -> u64 {
     x.wrapping_sub(LO) & !x & HI
 }
 
+/// The first octet of `hay` whose [`matches`] mask (over its word) is set, searching the
+/// first [`SWAR_SPAN`] octets a word at a time; `Err(i)` when none is there and the search
+/// must go on from `i` (the rest of `hay`, if any, past `SWAR_SPAN`).
+#[inline(always)]
+fn swar(hay: &[u8], mask: impl Fn(u64) -> u64, byte: impl Fn(u8) -> bool) -> Result<usize, usize> {
+    let head = &hay[..hay.len().min(SWAR_SPAN)];
+    let mut chunks = head.chunks_exact(8);
+    let mut i = 0;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let m = mask(u64::from_le_bytes(word));
+        if m != 0 {
+            return Ok(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    match chunks.remainder().iter().position(|&b| byte(b)) {
+        Some(j) => Ok(i + j),
+        None => Err(head.len()),
+    }
+}
+
+/// The first `byte` in `hay`, as `memchr` finds it. Header names and lines are short: the
+/// first [`SWAR_SPAN`] octets are searched a word at a time inline, which costs less than
+/// memchr's dispatch and vector setup; the rest, if any, with memchr.
+#[inline(always)]
+pub(crate) fn find(byte: u8, hay: &[u8]) -> Option<usize> {
+    let pattern = LO * u64::from(byte);
+    match swar(hay, |w| matches(w, pattern), |b| b == byte) {
+        Ok(i) => Some(i),
+        Err(i) if i < hay.len() => memchr(byte, &hay[i..]).map(|j| i + j),
+        Err(_) => None,
+    }
+}
+
 /// The first LF in `hay`, and the first `:` before it: a header line and where it splits,
-/// found in one pass (as `find` would find each).
+/// as `find` would find each. The first of the two, then the LF after a colon.
 #[inline(always)]
 fn find_line(hay: &[u8]) -> (Option<usize>, Option<usize>) {
     const LF: u64 = LO * b'\n' as u64;
     const COLON: u64 = LO * b':' as u64;
-    let mut colon = None;
-    let mut i = 0;
-    while i + 8 <= hay.len() && i < SWAR_SPAN {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&hay[i..i + 8]);
-        let word = u64::from_le_bytes(word);
-        let lf = matches(word, LF);
-        if colon.is_none() {
-            let c = matches(word, COLON);
-            // Keep the colon only if it comes before this word's LF, if any.
-            let before = if lf == 0 { c } else { c & (lf - 1) };
-            if before != 0 {
-                colon = Some(i + (before.trailing_zeros() / 8) as usize);
-            }
-        }
-        if lf != 0 {
-            return (Some(i + (lf.trailing_zeros() / 8) as usize), colon);
-        }
-        i += 8;
+    // The lowest bit of either mask is exact, so the lowest of their union is too.
+    let first = match swar(
+        hay,
+        |w| matches(w, LF) | matches(w, COLON),
+        |b| b == b'\n' || b == b':',
+    ) {
+        Ok(i) => Some(i),
+        Err(i) if i < hay.len() => memchr::memchr2(b'\n', b':', &hay[i..]).map(|j| i + j),
+        Err(_) => None,
+    };
+    match first {
+        Some(c) if hay[c] == b':' => (find(b'\n', &hay[c + 1..]).map(|j| c + 1 + j), Some(c)),
+        lf => (lf, None),
     }
-    let lf = find(b'\n', &hay[i..]).map(|j| i + j);
-    if colon.is_none() {
-        let end = lf.unwrap_or(hay.len());
-        colon = find(b':', &hay[i..end]).map(|j| i + j);
-    }
-    (lf, colon)
 }
 
 /// Where a line ends: its content (EOL excluded) and the offset just past its LF.
@@ -576,7 +575,7 @@ impl Parser {
         let window = body_window.min(room);
         let search_end = buf.len().min(start.saturating_add(window));
         let from = start + *searched;
-        match memchr(0, buf.get(from..search_end).unwrap_or_default()) {
+        match find(0, buf.get(from..search_end).unwrap_or_default()) {
             Some(i) => Ok(Some(from + i)),
             None if search_end - start < window => {
                 *searched = search_end.max(from) - start;
@@ -667,6 +666,25 @@ pub(crate) struct Scan {
     headers: usize,
     content_length: Option<usize>,
     in_body: bool,
+    /// What [`quick`](Scan::quick) may skip, and up to which buffer length.
+    quick: Quick,
+    /// The buffer length from which `quick` must hand over to `resume` (0: always).
+    horizon: usize,
+}
+
+/// What the bytes arriving before [`Scan::horizon`] can change, as `resume` left things.
+#[cfg(feature = "alloc")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Quick {
+    /// Nothing: `resume` must look.
+    #[default]
+    Never,
+    /// Nothing at all: the body's length is known, the frame ends at the horizon.
+    Wait,
+    /// Only an LF would end the header line being scanned.
+    Lf,
+    /// Only a NUL would end the body being scanned.
+    Nul,
 }
 
 #[cfg(feature = "alloc")]
@@ -679,6 +697,58 @@ impl Scan {
     /// Marks the start of a frame as looked at.
     pub(crate) fn start(&mut self) {
         self.started = true;
+    }
+
+    /// The cheap part of [`resume`](Self::resume): `true` when the bytes that arrived since
+    /// the last call cannot end the frame, a line or the body, nor break a limit; the scan
+    /// then counts them as searched, exactly as `resume` would have. `false`: call `resume`.
+    #[inline]
+    pub(crate) fn quick(&mut self, buf: &[u8]) -> bool {
+        if buf.len() >= self.horizon {
+            return false;
+        }
+        let byte = match self.quick {
+            Quick::Never => return false,
+            Quick::Wait => return true,
+            Quick::Lf => b'\n',
+            Quick::Nul => 0,
+        };
+        let from = self.start + self.searched;
+        if find(byte, buf.get(from..).unwrap_or_default()).is_some() {
+            return false;
+        }
+        self.searched = buf.len().max(from) - self.start;
+        true
+    }
+
+    /// Sets what [`quick`](Self::quick) may skip after `resume` found the frame incomplete.
+    fn set_quick(&mut self, parser: &Parser) {
+        let limits = &parser.limits;
+        (self.quick, self.horizon) = if self.command.is_none() {
+            // Every octet of the command line is checked as it comes.
+            (Quick::Never, 0)
+        } else if !self.in_body {
+            // `resume`'s window: up to there only an LF changes anything.
+            let end = self
+                .start
+                .saturating_add(limits.max_header_line_len)
+                .saturating_add(2)
+                .min(limits.max_frame_len);
+            (Quick::Lf, end)
+        } else if let Some(len) = self.content_length {
+            // `body_end` checked the limits; the NUL is due at `start + len`.
+            (Quick::Wait, self.start + len + 1)
+        } else if parser.version != Version::V1_0
+            && !self.command.is_some_and(|c| c.may_have_body())
+        {
+            // The first octet decides.
+            (Quick::Wait, self.start + 1)
+        } else {
+            // `body_end`'s window: up to there only a NUL changes anything.
+            let room = limits.max_frame_len - self.start;
+            let window = limits.max_body_len.saturating_add(1).min(room);
+            (Quick::Nul, self.start + window)
+        };
     }
 
     /// Continues the search over `buf` (the same buffer as before, perhaps longer). Returns
@@ -698,7 +768,7 @@ impl Scan {
                 .min(self.start.saturating_add(max).saturating_add(2))
                 .min(limits.max_frame_len);
             let from = self.start + self.searched;
-            let Some(i) = memchr(b'\n', buf.get(from..window_end).unwrap_or_default()) else {
+            let Some(i) = find(b'\n', buf.get(from..window_end).unwrap_or_default()) else {
                 let window = buf.get(self.start..window_end).unwrap_or_default();
                 if self.command.is_none() && !Command::could_start(window) {
                     return Err(ParseError::UnknownCommand);
@@ -710,6 +780,7 @@ impl Scan {
                     return Err(ParseError::FrameTooLarge);
                 }
                 self.searched = window_end.max(from) - self.start;
+                self.set_quick(parser);
                 return Ok(None);
             };
             let next = from + i + 1;
@@ -751,6 +822,9 @@ impl Scan {
             self.content_length,
             &mut self.searched,
         )?;
+        if nul.is_none() {
+            self.set_quick(parser);
+        }
         Ok(nul.map(|nul| nul + 1))
     }
 }
