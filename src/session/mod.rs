@@ -182,19 +182,42 @@ impl Outbox {
 
 /// A decimal number formatted on the stack, for header values.
 pub(crate) struct Decimal {
+    /// The digits, right-aligned.
     digits: [u8; 20],
-    len: usize,
+    start: usize,
 }
 
+/// "00" to "99": two digits per division.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
 impl Decimal {
-    pub(crate) fn new(n: u64) -> Decimal {
+    pub(crate) fn new(mut n: u64) -> Decimal {
         let mut digits = [0u8; 20];
-        let len = crate::serialize::write_decimal(n, &mut digits);
-        Decimal { digits, len }
+        let mut start = digits.len();
+        while n >= 100 {
+            let pair = (n % 100) as usize * 2;
+            n /= 100;
+            start -= 2;
+            digits[start..start + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        }
+        if n >= 10 {
+            let pair = n as usize * 2;
+            start -= 2;
+            digits[start..start + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        } else {
+            start -= 1;
+            digits[start] = b'0' + n as u8;
+        }
+        Decimal { digits, start }
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.digits[..self.len]
+        &self.digits[self.start..]
     }
 }
 
@@ -353,6 +376,25 @@ impl<'a> Extend<PlainHeader<'a>> for HeaderList<'a> {
     fn extend<I: IntoIterator<Item = PlainHeader<'a>>>(&mut self, iter: I) {
         for header in iter {
             self.push(header);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Decimal;
+
+    #[test]
+    fn decimal_writes_what_format_writes() {
+        let mut samples = alloc::vec![0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 12345, u64::MAX];
+        let mut n = 1u64;
+        while let Some(next) = n.checked_mul(10) {
+            samples.extend([n - 1, n, n + 1, next - 1]);
+            n = next;
+        }
+        samples.extend(0..2000);
+        for n in samples {
+            assert_eq!(Decimal::new(n).as_bytes(), alloc::format!("{n}").as_bytes());
         }
     }
 }
