@@ -10,6 +10,15 @@
 //! One iteration is a batch of [`BATCH`] SENDs with 200-octet bodies, all sent, then every
 //! transmit chunk shuttled and every event drained, as a transport loop would do after each
 //! read. `Throughput::Elements` counts messages, so criterion reports messages per second.
+//!
+//! Two input paths are measured:
+//!
+//! - `send_deliver_message_200B_x1000`: each `poll_transmit` chunk goes to the peer with
+//!   `handle_input_bytes`, which decodes it in place when the chunk is its memory's only
+//!   reference (as it is here, and for any caller that hands over a `BytesMut` of its own);
+//! - `send_deliver_message_200B_x1000_slice_input`: with `handle_input(&[u8])`, which copies
+//!   the chunk into the session's read buffer (what a caller reading into a reused buffer
+//!   does).
 
 use std::hint::black_box;
 
@@ -29,8 +38,18 @@ const BODY: &[u8; 200] = br#"{"symbol":"ACME","venue":"XPAR","bid":101.25,"ask":
 
 const DESTINATION: &str = "/topic/market.prices";
 
+/// How transmit chunks are handed to the peer session.
+#[derive(Clone, Copy)]
+enum Input {
+    /// `handle_input_bytes(now, chunk)`: decoded in place when the chunk is unique.
+    Bytes,
+    /// `handle_input(now, &chunk)`: copied into the read buffer.
+    Slice,
+}
+
 /// The four sessions of the path, connected (STOMP 1.2) and subscribed.
 struct Path {
+    input: Input,
     publisher: Client,
     publisher_server: Server,
     subscriber_server: Server,
@@ -40,16 +59,22 @@ struct Path {
 }
 
 /// Moves everything `client` wants sent into `server`.
-fn client_to_server(now: Instant, client: &mut Client, server: &mut Server) {
+fn client_to_server(input: Input, now: Instant, client: &mut Client, server: &mut Server) {
     while let Some(bytes) = client.poll_transmit() {
-        server.handle_input(now, &bytes);
+        match input {
+            Input::Bytes => server.handle_input_bytes(now, bytes),
+            Input::Slice => server.handle_input(now, &bytes),
+        }
     }
 }
 
 /// Moves everything `server` wants sent into `client`.
-fn server_to_client(now: Instant, server: &mut Server, client: &mut Client) {
+fn server_to_client(input: Input, now: Instant, server: &mut Server, client: &mut Client) {
     while let Some(bytes) = server.poll_transmit() {
-        client.handle_input(now, &bytes);
+        match input {
+            Input::Bytes => client.handle_input_bytes(now, bytes),
+            Input::Slice => client.handle_input(now, &bytes),
+        }
     }
 }
 
@@ -59,12 +84,12 @@ fn connect(now: Instant) -> (Client, Server) {
     );
     let mut server = Server::new(ServerConfig::new(), now);
     client.connect(now).unwrap();
-    client_to_server(now, &mut client, &mut server);
+    client_to_server(Input::Slice, now, &mut client, &mut server);
     let Some(ServerEvent::Connect(_)) = server.poll_event() else {
         panic!("no CONNECT")
     };
     server.accept(Some("bench")).unwrap();
-    server_to_client(now, &mut server, &mut client);
+    server_to_client(Input::Slice, now, &mut server, &mut client);
     let Some(ClientEvent::Connected(_)) = client.poll_event() else {
         panic!("not connected")
     };
@@ -72,19 +97,20 @@ fn connect(now: Instant) -> (Client, Server) {
 }
 
 impl Path {
-    fn new() -> Path {
+    fn new(input: Input) -> Path {
         let now = Instant::ZERO;
         let (publisher, publisher_server) = connect(now);
         let (mut subscriber, mut subscriber_server) = connect(now);
         subscriber
             .subscribe(now, DESTINATION, SubscribeOptions::new())
             .unwrap();
-        client_to_server(now, &mut subscriber, &mut subscriber_server);
+        client_to_server(input, now, &mut subscriber, &mut subscriber_server);
         let Some(ServerEvent::Subscribe { subscription, .. }) = subscriber_server.poll_event()
         else {
             panic!("no SUBSCRIBE")
         };
         Path {
+            input,
             publisher,
             publisher_server,
             subscriber_server,
@@ -102,7 +128,12 @@ impl Path {
                 .send(now, DESTINATION, BODY, SendOptions::new())
                 .unwrap();
         }
-        client_to_server(now, &mut self.publisher, &mut self.publisher_server);
+        client_to_server(
+            self.input,
+            now,
+            &mut self.publisher,
+            &mut self.publisher_server,
+        );
         while let Some(event) = self.publisher_server.poll_event() {
             let ServerEvent::Send {
                 destination, frame, ..
@@ -115,7 +146,12 @@ impl Path {
                 .deliver(&self.subscription, &message)
                 .unwrap();
         }
-        server_to_client(now, &mut self.subscriber_server, &mut self.subscriber);
+        server_to_client(
+            self.input,
+            now,
+            &mut self.subscriber_server,
+            &mut self.subscriber,
+        );
         let (mut count, mut bytes) = (0, 0);
         while let Some(event) = self.subscriber.poll_event() {
             if let ClientEvent::Message(message) = event {
@@ -134,7 +170,12 @@ fn check(path: &mut Path) {
             .send(now, DESTINATION, BODY, SendOptions::new())
             .unwrap();
     }
-    client_to_server(now, &mut path.publisher, &mut path.publisher_server);
+    client_to_server(
+        path.input,
+        now,
+        &mut path.publisher,
+        &mut path.publisher_server,
+    );
     let mut delivered = 0;
     while let Some(ServerEvent::Send {
         destination, frame, ..
@@ -149,7 +190,12 @@ fn check(path: &mut Path) {
         delivered += 1;
     }
     assert_eq!(delivered, 3);
-    server_to_client(now, &mut path.subscriber_server, &mut path.subscriber);
+    server_to_client(
+        path.input,
+        now,
+        &mut path.subscriber_server,
+        &mut path.subscriber,
+    );
     let mut received = 0;
     while let Some(event) = path.subscriber.poll_event() {
         let ClientEvent::Message(message) = event else {
@@ -164,17 +210,22 @@ fn check(path: &mut Path) {
 }
 
 fn bench_session(c: &mut Criterion) {
-    let mut path = Path::new();
-    check(&mut path);
     let mut group = c.benchmark_group("session");
     group.throughput(Throughput::Elements(BATCH as u64));
-    group.bench_function("send_deliver_message_200B_x1000", |b| {
-        let now = Instant::ZERO;
-        b.iter(|| {
-            let (count, _) = path.run_batch(now);
-            assert_eq!(count, BATCH);
-        })
-    });
+    for (name, input) in [
+        ("send_deliver_message_200B_x1000", Input::Bytes),
+        ("send_deliver_message_200B_x1000_slice_input", Input::Slice),
+    ] {
+        let mut path = Path::new(input);
+        check(&mut path);
+        group.bench_function(name, |b| {
+            let now = Instant::ZERO;
+            b.iter(|| {
+                let (count, _) = path.run_batch(now);
+                assert_eq!(count, BATCH);
+            })
+        });
+    }
     group.finish();
 }
 

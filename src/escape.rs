@@ -203,6 +203,12 @@ pub fn validate(escaping: Escaping, raw: &[u8]) -> Result<(), UnescapeError> {
     Ok(())
 }
 
+/// Whether `\x` is an escape sequence `escaping` defines.
+#[inline]
+pub(crate) const fn is_escape(escaping: Escaping, x: u8) -> bool {
+    escaping.unescape(x).is_some()
+}
+
 /// Whether `raw` holds escape sequences, that is, whether decoding would change it.
 #[inline]
 pub fn needs_unescape(escaping: Escaping, raw: &[u8]) -> bool {

@@ -5,9 +5,10 @@
 //! only the beginning of one. Partial input is never an error; malformed input is a
 //! [`ParseError`], always found before more memory than the [`Limits`] allow is needed.
 //!
-//! Scanning uses memchr: one search per line for its end and one for its first `:`, and one
-//! search of the whole header block for `\` (escapes) and, in 1.2, CR. The small languages
-//! inside header values (`content-length`, `heart-beat`, …) are nom grammars.
+//! Scanning finds each header line's end and its first `:` in one pass, eight octets at a
+//! time (memchr past the first 64), then checks the whole header block for `\` (escapes)
+//! and, in 1.2, CR in one memchr pass. The small languages inside header values
+//! (`content-length`, `heart-beat`, …) are nom grammars.
 //!
 //! # Rules, by version
 //!
@@ -137,8 +138,83 @@ pub struct Parser {
     limits: Limits,
 }
 
+/// How far [`find`] looks eight octets at a time before handing over to memchr.
+const SWAR_SPAN: usize = 64;
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each octet of `word` equal to the one `pattern` repeats; the lowest set
+/// bit is exact (a borrow only moves upwards), higher ones may be false.
+#[inline(always)]
+const fn matches(word: u64, pattern: u64) -> u64 {
+    let x = word ^ pattern;
+    x.wrapping_sub(LO) & !x & HI
+}
+
+/// The first octet of `hay` whose [`matches`] mask (over its word) is set, searching the
+/// first [`SWAR_SPAN`] octets a word at a time; `Err(i)` when none is there and the search
+/// must go on from `i` (the rest of `hay`, if any, past `SWAR_SPAN`).
+#[inline(always)]
+fn swar(hay: &[u8], mask: impl Fn(u64) -> u64, byte: impl Fn(u8) -> bool) -> Result<usize, usize> {
+    let head = &hay[..hay.len().min(SWAR_SPAN)];
+    let mut chunks = head.chunks_exact(8);
+    let mut i = 0;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let m = mask(u64::from_le_bytes(word));
+        if m != 0 {
+            return Ok(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    match chunks.remainder().iter().position(|&b| byte(b)) {
+        Some(j) => Ok(i + j),
+        None => Err(head.len()),
+    }
+}
+
+/// The first `byte` in `hay`, as `memchr` finds it. Header names and lines are short: the
+/// first [`SWAR_SPAN`] octets are searched a word at a time inline, which costs less than
+/// memchr's dispatch and vector setup; the rest, if any, with memchr.
+#[inline(always)]
+pub(crate) fn find(byte: u8, hay: &[u8]) -> Option<usize> {
+    let pattern = LO * u64::from(byte);
+    match swar(hay, |w| matches(w, pattern), |b| b == byte) {
+        Ok(i) => Some(i),
+        Err(i) if i < hay.len() => memchr(byte, &hay[i..]).map(|j| i + j),
+        Err(_) => None,
+    }
+}
+
+/// The first LF in `hay`, and the first `:` before it: a header line and where it splits,
+/// as `find` would find each. The first of the two, then the LF after a colon.
+#[inline(always)]
+fn find_line(hay: &[u8]) -> (Option<usize>, Option<usize>) {
+    const LF: u64 = LO * b'\n' as u64;
+    const COLON: u64 = LO * b':' as u64;
+    // The lowest bit of either mask is exact, so the lowest of their union is too.
+    let first = match swar(
+        hay,
+        |w| matches(w, LF) | matches(w, COLON),
+        |b| b == b'\n' || b == b':',
+    ) {
+        Ok(i) => Some(i),
+        Err(i) if i < hay.len() => memchr::memchr2(b'\n', b':', &hay[i..]).map(|j| i + j),
+        Err(_) => None,
+    };
+    match first {
+        Some(c) if hay[c] == b':' => (find(b'\n', &hay[c + 1..]).map(|j| c + 1 + j), Some(c)),
+        lf => (lf, None),
+    }
+}
+
 /// Where a line ends: its content (EOL excluded) and the offset just past its LF.
 type Line<'b> = (&'b [u8], usize);
+
+/// A header [`Line`] and the offset of its first `:`, if any.
+type HeaderLine<'b> = (&'b [u8], usize, Option<usize>);
 
 impl Parser {
     /// A STOMP 1.2 parser with [`Limits::DEFAULT`].
@@ -242,7 +318,7 @@ impl Parser {
             if pos > limits.max_frame_len {
                 return Err(ParseError::FrameTooLarge);
             }
-            let Some((line, next)) = self.line(buf, pos, false)? else {
+            let Some((line, next, colon)) = self.header_line(buf, pos)? else {
                 return self.partial_head(buf);
             };
             pos = next;
@@ -252,7 +328,7 @@ impl Parser {
             if count == limits.max_headers {
                 return Err(ParseError::HeaderCountLimit);
             }
-            let header = self.header(line)?;
+            let header = self.split_header(line, colon)?;
             if content_length.is_none() && header.name == b"content-length" {
                 content_length = Some(content_length_value(header.value)?);
             }
@@ -294,6 +370,22 @@ impl Parser {
         Ok(command)
     }
 
+    /// The window `line` searches for the LF of the line at `pos`: room for the longest legal
+    /// line, a CR and the LF, and no further than the frame may reach (a line whose LF is at
+    /// or past `max_frame_len` is `FrameTooLarge` whether or not the LF has arrived, so the
+    /// verdict does not depend on later bytes).
+    #[inline(always)]
+    fn window<'b>(&self, buf: &'b [u8], pos: usize) -> &'b [u8] {
+        let window_end = buf
+            .len()
+            .min(
+                pos.saturating_add(self.limits.max_header_line_len)
+                    .saturating_add(2),
+            )
+            .min(self.limits.max_frame_len);
+        buf.get(pos..window_end).unwrap_or_default()
+    }
+
     /// Finds the line starting at `pos`. `None` when `buf` ends first, an error when the line
     /// is longer than the limit (found without waiting for its end).
     #[inline]
@@ -303,16 +395,35 @@ impl Parser {
         pos: usize,
         command: bool,
     ) -> Result<Option<Line<'b>>, ParseError> {
+        let window = self.window(buf, pos);
+        self.line_verdict(window, pos, find(b'\n', window), command)
+    }
+
+    /// [`line`](Self::line) for a header line, with the offset of its first `:` if any.
+    #[inline(always)]
+    fn header_line<'b>(
+        &self,
+        buf: &'b [u8],
+        pos: usize,
+    ) -> Result<Option<HeaderLine<'b>>, ParseError> {
+        let window = self.window(buf, pos);
+        let (lf, colon) = find_line(window);
+        Ok(self
+            .line_verdict(window, pos, lf, false)?
+            .map(|(line, next)| (line, next, colon)))
+    }
+
+    /// The line in `window` (which starts at `pos`) given where its LF is, if found.
+    #[inline(always)]
+    fn line_verdict<'b>(
+        &self,
+        window: &'b [u8],
+        pos: usize,
+        lf: Option<usize>,
+        command: bool,
+    ) -> Result<Option<Line<'b>>, ParseError> {
         let max = self.limits.max_header_line_len;
-        // Room for the longest legal line, a CR and the LF, and no further than the frame may
-        // reach: a line whose LF is at or past `max_frame_len` is `FrameTooLarge` whether or
-        // not the LF has arrived, so the verdict does not depend on later bytes.
-        let window_end = buf
-            .len()
-            .min(pos.saturating_add(max).saturating_add(2))
-            .min(self.limits.max_frame_len);
-        let window = buf.get(pos..window_end).unwrap_or_default();
-        match memchr(b'\n', window) {
+        match lf {
             Some(i) => {
                 let mut line = &window[..i];
                 if let [rest @ .., b'\r'] = line {
@@ -337,9 +448,20 @@ impl Parser {
     }
 
     /// Splits a header line at its first `:`.
+    #[cfg(feature = "alloc")]
     #[inline]
     pub(crate) fn header<'b>(&self, line: &'b [u8]) -> Result<Header<'b>, ParseError> {
-        let colon = memchr(b':', line).ok_or(ParseError::MissingColon)?;
+        self.split_header(line, find(b':', line))
+    }
+
+    /// Splits a header line at `colon`, the offset of its first `:` (`None`: there is none).
+    #[inline(always)]
+    fn split_header<'b>(
+        &self,
+        line: &'b [u8],
+        colon: Option<usize>,
+    ) -> Result<Header<'b>, ParseError> {
+        let colon = colon.ok_or(ParseError::MissingColon)?;
         if colon == 0 {
             return Err(ParseError::EmptyHeaderName);
         }
@@ -363,16 +485,34 @@ impl Parser {
     /// Checking escapes over the whole block is the same as checking each name and value:
     /// the octets that end a name or value (`:`, CR, LF) never complete an escape sequence.
     fn check_block(&self, command: Command, block: &[u8]) -> Result<(), ParseError> {
-        if self.version == Version::V1_2 {
-            // `line` strips the CR of a CR LF; any CR left inside a line is bare.
-            for i in memchr::memchr_iter(b'\r', block) {
-                if block.get(i + 1) != Some(&b'\n') {
+        let escaping = Escaping::for_frame(self.version, command);
+        if self.version != Version::V1_2 {
+            return escape::validate(escaping, block).map_err(|_| ParseError::InvalidEscape);
+        }
+        if escaping == Escaping::None {
+            return bare_cr(block);
+        }
+        // Both checks in one pass; a bare CR is reported before an undefined escape wherever
+        // they are, as two passes (CR first) would.
+        let mut from = 0;
+        while let Some(i) = memchr::memchr2(b'\r', b'\\', &block[from..]) {
+            let at = from + i;
+            let next = block.get(at + 1).copied();
+            if block[at] == b'\r' {
+                // `line` strips the CR of a CR LF; any CR left inside a line is bare.
+                if next != Some(b'\n') {
                     return Err(ParseError::BareCr);
                 }
+                from = at + 1;
+            } else if next.is_some_and(|x| escape::is_escape(escaping, x)) {
+                // The escaped octet is never a CR.
+                from = at + 2;
+            } else {
+                bare_cr(&block[at..])?;
+                return Err(ParseError::InvalidEscape);
             }
         }
-        let escaping = Escaping::for_frame(self.version, command);
-        escape::validate(escaping, block).map_err(|_| ParseError::InvalidEscape)
+        Ok(())
     }
 
     /// Finds the body that starts at `start` and the frame's end just past its NUL.
@@ -435,7 +575,7 @@ impl Parser {
         let window = body_window.min(room);
         let search_end = buf.len().min(start.saturating_add(window));
         let from = start + *searched;
-        match memchr(0, buf.get(from..search_end).unwrap_or_default()) {
+        match find(0, buf.get(from..search_end).unwrap_or_default()) {
             Some(i) => Ok(Some(from + i)),
             None if search_end - start < window => {
                 *searched = search_end.max(from) - start;
@@ -445,6 +585,16 @@ impl Parser {
             None => Err(ParseError::FrameTooLarge),
         }
     }
+}
+
+/// `BareCr` if `block` holds a CR not followed by LF.
+fn bare_cr(block: &[u8]) -> Result<(), ParseError> {
+    for i in memchr::memchr_iter(b'\r', block) {
+        if block.get(i + 1) != Some(&b'\n') {
+            return Err(ParseError::BareCr);
+        }
+    }
+    Ok(())
 }
 
 /// Parses a `content-length` value.
@@ -516,6 +666,25 @@ pub(crate) struct Scan {
     headers: usize,
     content_length: Option<usize>,
     in_body: bool,
+    /// What [`quick`](Scan::quick) may skip, and up to which buffer length.
+    quick: Quick,
+    /// The buffer length from which `quick` must hand over to `resume` (0: always).
+    horizon: usize,
+}
+
+/// What the bytes arriving before [`Scan::horizon`] can change, as `resume` left things.
+#[cfg(feature = "alloc")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Quick {
+    /// Nothing: `resume` must look.
+    #[default]
+    Never,
+    /// Nothing at all: the body's length is known, the frame ends at the horizon.
+    Wait,
+    /// Only an LF would end the header line being scanned.
+    Lf,
+    /// Only a NUL would end the body being scanned.
+    Nul,
 }
 
 #[cfg(feature = "alloc")]
@@ -528,6 +697,58 @@ impl Scan {
     /// Marks the start of a frame as looked at.
     pub(crate) fn start(&mut self) {
         self.started = true;
+    }
+
+    /// The cheap part of [`resume`](Self::resume): `true` when the bytes that arrived since
+    /// the last call cannot end the frame, a line or the body, nor break a limit; the scan
+    /// then counts them as searched, exactly as `resume` would have. `false`: call `resume`.
+    #[inline]
+    pub(crate) fn quick(&mut self, buf: &[u8]) -> bool {
+        if buf.len() >= self.horizon {
+            return false;
+        }
+        let byte = match self.quick {
+            Quick::Never => return false,
+            Quick::Wait => return true,
+            Quick::Lf => b'\n',
+            Quick::Nul => 0,
+        };
+        let from = self.start + self.searched;
+        if find(byte, buf.get(from..).unwrap_or_default()).is_some() {
+            return false;
+        }
+        self.searched = buf.len().max(from) - self.start;
+        true
+    }
+
+    /// Sets what [`quick`](Self::quick) may skip after `resume` found the frame incomplete.
+    fn set_quick(&mut self, parser: &Parser) {
+        let limits = &parser.limits;
+        (self.quick, self.horizon) = if self.command.is_none() {
+            // Every octet of the command line is checked as it comes.
+            (Quick::Never, 0)
+        } else if !self.in_body {
+            // `resume`'s window: up to there only an LF changes anything.
+            let end = self
+                .start
+                .saturating_add(limits.max_header_line_len)
+                .saturating_add(2)
+                .min(limits.max_frame_len);
+            (Quick::Lf, end)
+        } else if let Some(len) = self.content_length {
+            // `body_end` checked the limits; the NUL is due at `start + len`.
+            (Quick::Wait, self.start + len + 1)
+        } else if parser.version != Version::V1_0
+            && !self.command.is_some_and(|c| c.may_have_body())
+        {
+            // The first octet decides.
+            (Quick::Wait, self.start + 1)
+        } else {
+            // `body_end`'s window: up to there only a NUL changes anything.
+            let room = limits.max_frame_len - self.start;
+            let window = limits.max_body_len.saturating_add(1).min(room);
+            (Quick::Nul, self.start + window)
+        };
     }
 
     /// Continues the search over `buf` (the same buffer as before, perhaps longer). Returns
@@ -547,7 +768,7 @@ impl Scan {
                 .min(self.start.saturating_add(max).saturating_add(2))
                 .min(limits.max_frame_len);
             let from = self.start + self.searched;
-            let Some(i) = memchr(b'\n', buf.get(from..window_end).unwrap_or_default()) else {
+            let Some(i) = find(b'\n', buf.get(from..window_end).unwrap_or_default()) else {
                 let window = buf.get(self.start..window_end).unwrap_or_default();
                 if self.command.is_none() && !Command::could_start(window) {
                     return Err(ParseError::UnknownCommand);
@@ -559,6 +780,7 @@ impl Scan {
                     return Err(ParseError::FrameTooLarge);
                 }
                 self.searched = window_end.max(from) - self.start;
+                self.set_quick(parser);
                 return Ok(None);
             };
             let next = from + i + 1;
@@ -600,6 +822,60 @@ impl Scan {
             self.content_length,
             &mut self.searched,
         )?;
+        if nul.is_none() {
+            self.set_quick(parser);
+        }
         Ok(nul.map(|nul| nul + 1))
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Bytes heavy in the octets the scans look for, long enough to cross `SWAR_SPAN`.
+    fn bytes() -> impl Strategy<Value = std::vec::Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                8 => prop::sample::select(b"ab-/9 ".to_vec()),
+                1 => prop::sample::select(b":\n\r\\nrc".to_vec()),
+            ],
+            0..150,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5000))]
+
+        #[test]
+        fn find_equals_memchr(hay in bytes(), byte in prop::sample::select(b":\n\r\\a".to_vec())) {
+            prop_assert_eq!(find(byte, &hay), memchr(byte, &hay));
+        }
+
+        #[test]
+        fn find_line_equals_two_searches(hay in bytes()) {
+            let lf = memchr(b'\n', &hay);
+            let colon = memchr(b':', &hay[..lf.unwrap_or(hay.len())]);
+            prop_assert_eq!(find_line(&hay), (lf, colon));
+        }
+
+        /// The one-pass block check reports what a CR pass, then an escape pass, would.
+        #[test]
+        fn check_block_equals_two_passes(
+            block in bytes(),
+            version in prop::sample::select(Version::ALL.to_vec()),
+            command in prop::sample::select(Command::ALL.to_vec()),
+        ) {
+            let parser = Parser::new().with_version(version);
+            let two_passes = (|| {
+                if version == Version::V1_2 {
+                    bare_cr(&block)?;
+                }
+                escape::validate(Escaping::for_frame(version, command), &block)
+                    .map_err(|_| ParseError::InvalidEscape)
+            })();
+            prop_assert_eq!(parser.check_block(command, &block), two_passes);
+        }
     }
 }

@@ -207,6 +207,210 @@ impl Cursor<'_> {
     }
 }
 
+/// Room for the head (command line, header lines and blank line) that [`fast_head`] builds on
+/// the stack; a frame whose head is longer takes the general path.
+const FAST_HEAD: usize = 512;
+
+/// The stack buffer of [`fast_head`]: the head starts at offset 32, 32-byte aligned, after
+/// 32 zero octets. memchr's counting loop works on aligned 32-octet blocks and counts octet
+/// by octet up to the first aligned address; starting the counted range one octet early (on
+/// a zero) makes that a single octet instead of 32.
+#[repr(C, align(32))]
+struct HeadBuf([u8; 32 + FAST_HEAD]);
+
+impl HeadBuf {
+    #[inline(always)]
+    fn new() -> HeadBuf {
+        HeadBuf([0; 32 + FAST_HEAD])
+    }
+
+    /// The head written by [`fast_head`], `len` octets.
+    #[inline(always)]
+    fn head(&self, len: usize) -> &[u8] {
+        &self.0[32..32 + len]
+    }
+}
+
+/// Copies `src` to the start of `dst` (at least as long). Short copies of 4 to 32 octets are
+/// two overlapping fixed-size moves instead of a call to `memcpy`.
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    match n {
+        16..=32 => {
+            dst[..16].copy_from_slice(&src[..16]);
+            dst[n - 16..n].copy_from_slice(&src[n - 16..]);
+        }
+        8..=15 => {
+            dst[..8].copy_from_slice(&src[..8]);
+            dst[n - 8..n].copy_from_slice(&src[n - 8..]);
+        }
+        4..=7 => {
+            dst[..4].copy_from_slice(&src[..4]);
+            dst[n - 4..n].copy_from_slice(&src[n - 4..]);
+        }
+        _ => dst[..n].copy_from_slice(src),
+    }
+}
+
+/// The common frame, written in one pass: when no name or value needs escaping (plain form)
+/// or all are valid as they are (wire form), and the head fits in `head`, writes the head
+/// there and returns its length and the frame's. Otherwise returns `None`, and the general
+/// path ([`plan`]) decides, errors included; what it would write is then exactly this head.
+///
+/// Instead of checking each name and value on its own, the header lines are checked once,
+/// together, after copying: exactly one `:` and one LF per line means no name or value holds
+/// either; with no `\` (when `command` escapes) and no CR (in 1.2) left, every name and value
+/// is copied unchanged by the general path, in either form.
+#[inline]
+fn fast_head<'h>(
+    buf: &mut HeadBuf,
+    version: Version,
+    command: Command,
+    headers: impl Iterator<Item = PlainHeader<'h>>,
+    body: &[u8],
+    policy: ContentLength,
+) -> Option<(usize, usize)> {
+    if !command.exists_in(version)
+        || (!body.is_empty() && version != Version::V1_0 && !command.may_have_body())
+    {
+        return None;
+    }
+    let head = &mut buf.0[32..];
+    let cmd = command.as_str().as_bytes();
+    let start = cmd.len() + 1;
+    head[..cmd.len()].copy_from_slice(cmd);
+    head[cmd.len()] = b'\n';
+    let mut pos = start;
+    let mut lines = 0;
+    let mut given = false;
+    for (name, value) in headers {
+        // `pos` is at most FAST_HEAD: none of these sums overflows.
+        if name.is_empty() || name.len() > FAST_HEAD || value.len() > FAST_HEAD {
+            return None;
+        }
+        let end = pos + name.len() + 1 + value.len() + 1;
+        if end > FAST_HEAD {
+            return None;
+        }
+        if !given && name == CONTENT_LENGTH {
+            given = true;
+            if crate::value::content_length(value) != Ok(body.len()) {
+                return None;
+            }
+        }
+        copy_short(&mut head[pos..], name);
+        pos += name.len();
+        head[pos] = b':';
+        pos += 1;
+        copy_short(&mut head[pos..], value);
+        pos += value.len();
+        head[pos] = b'\n';
+        pos += 1;
+        lines += 1;
+    }
+    let add_content_length = !given
+        && match policy {
+            ContentLength::WhenNeeded => memchr(0, body).is_some(),
+            ContentLength::WhenBody => !body.is_empty(),
+            ContentLength::Always => true,
+        };
+    if add_content_length {
+        // "content-length:", at most 20 digits, LF.
+        if pos + CONTENT_LENGTH.len() + 22 > FAST_HEAD {
+            return None;
+        }
+        head[pos..pos + CONTENT_LENGTH.len()].copy_from_slice(CONTENT_LENGTH);
+        pos += CONTENT_LENGTH.len();
+        head[pos] = b':';
+        pos += 1;
+        pos += write_decimal(body.len() as u64, &mut head[pos..]);
+        head[pos] = b'\n';
+        pos += 1;
+        lines += 1;
+    }
+    if pos >= FAST_HEAD {
+        return None;
+    }
+    head[pos] = b'\n';
+    pos += 1;
+    // The whole head and the zeros around it (see `HeadBuf`): the command line adds one LF
+    // and no `:`.
+    let counted = &buf.0[31..32 + pos.next_multiple_of(32)];
+    if memchr::memchr_iter(b':', counted).count() != lines
+        || memchr::memchr_iter(b'\n', counted).count() != lines + 2
+    {
+        return None;
+    }
+    let block = &buf.0[32 + start..32 + pos];
+    let escapes = Escaping::for_frame(version, command) != Escaping::None;
+    let special = match (escapes, version == Version::V1_2) {
+        (true, true) => memchr2(b'\\', b'\r', block).is_some(),
+        (true, false) => memchr(b'\\', block).is_some(),
+        (false, true) => memchr(b'\r', block).is_some(),
+        (false, false) => false,
+    };
+    if special {
+        return None;
+    }
+    Some((pos, pos + body.len() + 1))
+}
+
+/// Writes a head built by [`fast_head`], the body and the NUL into `out`, exactly as long.
+#[inline]
+fn write_fast(out: &mut [u8], head: &[u8], body: &[u8]) {
+    let (h, rest) = out.split_at_mut(head.len());
+    h.copy_from_slice(head);
+    let (b, nul) = rest.split_at_mut(body.len());
+    b.copy_from_slice(body);
+    nul[0] = 0;
+}
+
+/// [`write_to`](FrameBuilder::write_to) and friends through [`fast_head`]: `None` when the
+/// general path must take over (nothing was written).
+#[inline]
+fn write_fast_to<'h>(
+    version: Version,
+    command: Command,
+    headers: impl Iterator<Item = PlainHeader<'h>>,
+    body: &[u8],
+    policy: ContentLength,
+    out: &mut [u8],
+) -> Option<Result<usize, SerializeError>> {
+    let mut head = HeadBuf::new();
+    let (head_len, len) = fast_head(&mut head, version, command, headers, body, policy)?;
+    Some(match out.get_mut(..len) {
+        Some(out) => {
+            write_fast(out, head.head(head_len), body);
+            Ok(len)
+        }
+        None => Err(SerializeError::BufferTooSmall { required: len }),
+    })
+}
+
+/// Appends through [`fast_head`]: `None` when the general path must take over (nothing was
+/// written).
+#[cfg(feature = "alloc")]
+#[inline]
+fn put_fast<'h, B: bytes::BufMut>(
+    version: Version,
+    command: Command,
+    headers: impl Iterator<Item = PlainHeader<'h>>,
+    body: &[u8],
+    policy: ContentLength,
+    out: &mut B,
+) -> Option<Result<usize, SerializeError>> {
+    let mut head = HeadBuf::new();
+    let (head_len, len) = fast_head(&mut head, version, command, headers, body, policy)?;
+    if len > out.remaining_mut() {
+        return Some(Err(SerializeError::BufferTooSmall { required: len }));
+    }
+    out.put_slice(head.head(head_len));
+    out.put_slice(body);
+    out.put_u8(0);
+    Some(Ok(len))
+}
+
 /// Writes the command line, the header lines and the blank line (everything before the body)
 /// into `out`, which is exactly `plan.len - body.len() - 1` long.
 fn encode_head<'h>(
@@ -346,6 +550,9 @@ pub fn write_frame(
     out: &mut [u8],
 ) -> Result<usize, SerializeError> {
     let headers = || headers.iter().copied();
+    if let Some(done) = write_fast_to(version, command, headers(), body, policy, out) {
+        return done;
+    }
     let plan = plan(version, command, headers(), body, policy, Form::Plain)?;
     let out = planned(out, &plan)?;
     encode(out, version, command, headers(), body, &plan, Form::Plain);
@@ -369,6 +576,9 @@ pub fn put_frame<B: bytes::BufMut>(
     out: &mut B,
 ) -> Result<usize, SerializeError> {
     let headers = || headers.iter().copied();
+    if let Some(done) = put_fast(version, command, headers(), body, policy, out) {
+        return done;
+    }
     let plan = plan(version, command, headers(), body, policy, Form::Plain)?;
     put_encoded(out, version, command, headers(), body, &plan, Form::Plain)
 }
@@ -385,6 +595,14 @@ pub(crate) fn put_frame_reserving(
     out: &mut bytes::BytesMut,
 ) -> Result<usize, SerializeError> {
     let headers = || headers.iter().copied();
+    let mut head = HeadBuf::new();
+    if let Some((head_len, len)) = fast_head(&mut head, version, command, headers(), body, policy) {
+        out.reserve(len);
+        out.extend_from_slice(head.head(head_len));
+        out.extend_from_slice(body);
+        out.extend_from_slice(&[0]);
+        return Ok(len);
+    }
     let plan = plan(version, command, headers(), body, policy, Form::Plain)?;
     let start = out.len();
     out.resize(start + plan.len, 0);
@@ -425,6 +643,16 @@ impl Frame<'_> {
     /// LF line endings; returns the bytes written. A `content-length` header is added only if
     /// the body holds a NUL and none is present. On error `out` is untouched.
     pub fn write_to(&self, out: &mut [u8]) -> Result<usize, SerializeError> {
+        if let Some(done) = write_fast_to(
+            self.wire_version(),
+            self.command(),
+            self.wire_headers(),
+            self.body(),
+            ContentLength::WhenNeeded,
+            out,
+        ) {
+            return done;
+        }
         let plan = self.plan()?;
         let out = planned(out, &plan)?;
         encode(
@@ -442,6 +670,16 @@ impl Frame<'_> {
     /// Appends the frame to `out` as [`write_to`](Frame::write_to) does (feature `alloc`).
     #[cfg(feature = "alloc")]
     pub fn put<B: bytes::BufMut>(&self, out: &mut B) -> Result<usize, SerializeError> {
+        if let Some(done) = put_fast(
+            self.wire_version(),
+            self.command(),
+            self.wire_headers(),
+            self.body(),
+            ContentLength::WhenNeeded,
+            out,
+        ) {
+            return done;
+        }
         let plan = self.plan()?;
         put_encoded(
             out,
@@ -608,6 +846,18 @@ impl<'a, const N: usize> FrameBuilder<'a, N> {
     /// Writes the frame into `out`, returning the bytes written. On error (including
     /// [`SerializeError::BufferTooSmall`] with the required size) `out` is untouched.
     pub fn write_to(&self, out: &mut [u8]) -> Result<usize, SerializeError> {
+        if !self.overflow {
+            if let Some(done) = write_fast_to(
+                self.version,
+                self.command,
+                self.headers().iter().copied(),
+                self.body,
+                self.policy,
+                out,
+            ) {
+                return done;
+            }
+        }
         let plan = self.plan()?;
         let out = planned(out, &plan)?;
         self.encode_into(out, &plan);
@@ -617,6 +867,18 @@ impl<'a, const N: usize> FrameBuilder<'a, N> {
     /// Appends the frame to `out` (feature `alloc`).
     #[cfg(feature = "alloc")]
     pub fn put<B: bytes::BufMut>(&self, out: &mut B) -> Result<usize, SerializeError> {
+        if !self.overflow {
+            if let Some(done) = put_fast(
+                self.version,
+                self.command,
+                self.headers().iter().copied(),
+                self.body,
+                self.policy,
+                out,
+            ) {
+                return done;
+            }
+        }
         let plan = self.plan()?;
         put_encoded(
             out,
@@ -636,5 +898,143 @@ impl<'a, const N: usize> FrameBuilder<'a, N> {
         let mut out = alloc::vec![0u8; plan.len];
         self.encode_into(&mut out, &plan);
         Ok(out)
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What the general path writes (or the error it reports), without the fast path.
+    fn general(
+        version: Version,
+        command: Command,
+        headers: &[PlainHeader<'_>],
+        body: &[u8],
+        policy: ContentLength,
+        form: Form,
+    ) -> Result<alloc::vec::Vec<u8>, SerializeError> {
+        let plan = plan(
+            version,
+            command,
+            headers.iter().copied(),
+            body,
+            policy,
+            form,
+        )?;
+        let mut out = alloc::vec![0u8; plan.len];
+        encode(
+            &mut out,
+            version,
+            command,
+            headers.iter().copied(),
+            body,
+            &plan,
+            form,
+        );
+        Ok(out)
+    }
+
+    fn fast(
+        version: Version,
+        command: Command,
+        headers: &[PlainHeader<'_>],
+        body: &[u8],
+        policy: ContentLength,
+    ) -> Option<alloc::vec::Vec<u8>> {
+        let mut buf = HeadBuf::new();
+        let (head_len, len) = fast_head(
+            &mut buf,
+            version,
+            command,
+            headers.iter().copied(),
+            body,
+            policy,
+        )?;
+        let mut out = alloc::vec![0u8; len];
+        write_fast(&mut out, buf.head(head_len), body);
+        Some(out)
+    }
+
+    /// Bytes from a small alphabet, heavy in the octets that matter to escaping.
+    fn field(max: usize) -> impl Strategy<Value = alloc::vec::Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                6 => prop::sample::select(b"abc-/19".to_vec()),
+                1 => prop::sample::select(b":\n\r\\\0 ".to_vec()),
+            ],
+            0..max,
+        )
+    }
+
+    fn version() -> impl Strategy<Value = Version> {
+        prop::sample::select(Version::ALL.to_vec())
+    }
+
+    fn command() -> impl Strategy<Value = Command> {
+        prop::sample::select(Command::ALL.to_vec())
+    }
+
+    fn policy() -> impl Strategy<Value = ContentLength> {
+        prop::sample::select(alloc::vec![
+            ContentLength::WhenNeeded,
+            ContentLength::WhenBody,
+            ContentLength::Always
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// Whenever the fast path writes a frame, the general path writes the same bytes, in
+        /// plain form and in wire form (the fast path does not know which it is serving).
+        #[test]
+        fn fast_path_equals_general_path(
+            version in version(),
+            command in command(),
+            fields in proptest::collection::vec((field(12), field(24)), 0..8),
+            content_length in proptest::option::of(prop_oneof![
+                Just(b"0".to_vec()), Just(b"3".to_vec()), field(3)
+            ]),
+            body in field(8),
+            policy in policy(),
+        ) {
+            let mut headers: alloc::vec::Vec<PlainHeader<'_>> =
+                fields.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+            if let Some(cl) = &content_length {
+                headers.push((CONTENT_LENGTH, cl));
+            }
+            if let Some(out) = fast(version, command, &headers, &body, policy) {
+                for form in [Form::Plain, Form::Wire] {
+                    let general = general(version, command, &headers, &body, policy, form);
+                    prop_assert_eq!(general.as_deref(), Ok(&out[..]));
+                }
+            }
+        }
+
+        /// The fast path is taken for the common frame: headers without special octets.
+        #[test]
+        fn fast_path_taken_for_clean_headers(
+            version in version(),
+            command in command(),
+            names in proptest::collection::vec("[a-z][a-z-]{0,15}", 0..10),
+            values in proptest::collection::vec("[ -9;-\\[\\]-~]{0,40}", 10),
+            body in proptest::collection::vec(any::<u8>(), 0..4),
+            policy in policy(),
+        ) {
+            let headers: alloc::vec::Vec<PlainHeader<'_>> = names
+                .iter()
+                .zip(&values)
+                .filter(|(n, _)| n.as_str() != "content-length")
+                .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+                .collect();
+            let general = general(version, command, &headers, &body, policy, Form::Plain);
+            let fast = fast(version, command, &headers, &body, policy);
+            match general {
+                Ok(general) => prop_assert_eq!(fast, Some(general)),
+                Err(_) => prop_assert_eq!(fast, None),
+            }
+        }
     }
 }

@@ -1540,3 +1540,92 @@ which is required \nfor message propagation.\n\0",
     assert!(e.message().unwrap() == "malformed packet received");
     assert!(client.is_closed());
 }
+
+/// A stream of server frames after CONNECTED: MESSAGEs for subscription 0 (one with an
+/// escaped header, one with a NUL in its body), heart-beats, a RECEIPT, and, when `bad`, a
+/// malformed frame that closes the session, followed by more input.
+fn server_stream(bad: bool) -> Vec<u8> {
+    let mut wire = Vec::new();
+    wire.extend_from_slice(b"MESSAGE\nsubscription:0\nmessage-id:1\ndestination:/q/a\n\nhi\0\n");
+    wire.extend_from_slice(
+        b"MESSAGE\nsubscription:0\nmessage-id:2\ndestination:/q/a\nnote:a\\cb\n\
+          content-length:3\n\na\0b\0\r\n",
+    );
+    wire.extend_from_slice(b"RECEIPT\nreceipt-id:r-1\n\n\0");
+    wire.extend_from_slice(b"MESSAGE\nsubscription:1\nmessage-id:3\ndestination:/q/b\n\n\0");
+    if bad {
+        wire.extend_from_slice(b"MESSAGE\nbad header line\n\n\0");
+        wire.extend_from_slice(b"MESSAGE\nsubscription:0\nmessage-id:4\ndestination:/q/a\n\n\0");
+    }
+    wire
+}
+
+/// A 1.2 client subscribed to /q/a as `0`, waiting for the receipt `r-1`.
+fn subscribed_client() -> Client {
+    let mut client = connected(Version::V1_2);
+    client
+        .subscribe(
+            T0,
+            "/q/a",
+            SubscribeOptions::new().with_receipt(Receipt::Id("r-1")),
+        )
+        .unwrap();
+    let _ = transmitted(&mut client);
+    client
+}
+
+#[test]
+fn input_as_bytes_gives_the_events_input_as_a_slice_gives_in_any_chunking() {
+    for bad in [false, true] {
+        let wire = server_stream(bad);
+        let mut by_slice = subscribed_client();
+        by_slice.handle_input(T0, &wire);
+        let expected = events(&mut by_slice);
+        assert!(expected.len() >= 4, "{expected:?}");
+        for split in 0..=wire.len() {
+            for shared in [false, true] {
+                let mut client = subscribed_client();
+                let mut got = Vec::new();
+                for part in [&wire[..split], &wire[split..]] {
+                    let bytes = BytesMut::from(part).freeze();
+                    // A clone kept alive makes the chunk shared: it must be copied.
+                    let keep = shared.then(|| bytes.clone());
+                    client.handle_input_bytes(T0, bytes);
+                    got.extend(events(&mut client));
+                    drop(keep);
+                }
+                assert_eq!(
+                    got, expected,
+                    "split at {split}, shared {shared}, bad {bad}"
+                );
+                assert_eq!(client.is_closed(), bad);
+            }
+        }
+    }
+}
+
+#[test]
+fn input_as_unique_bytes_is_decoded_in_place() {
+    let mut client = subscribed_client();
+    let wire = BytesMut::from(&server_stream(false)[..]).freeze();
+    let range = wire.as_ptr_range();
+    client.handle_input_bytes(T0, wire);
+    let ev = events(&mut client);
+    let ClientEvent::Message(message) = &ev[0] else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(message.body(), b"hi");
+    // The body is a slice of the buffer handed over: nothing was copied.
+    assert!(range.contains(&message.body().as_ptr()));
+
+    // Shared, it is copied.
+    let mut client = subscribed_client();
+    let wire = BytesMut::from(&server_stream(false)[..]).freeze();
+    let keep = wire.clone();
+    client.handle_input_bytes(T0, wire);
+    let ev = events(&mut client);
+    let ClientEvent::Message(message) = &ev[0] else {
+        panic!("{ev:?}")
+    };
+    assert!(!keep.as_ptr_range().contains(&message.body().as_ptr()));
+}

@@ -4,8 +4,8 @@
 use bytes::{Bytes, BytesMut};
 use stomp_proto::codec::{Decoder, Encoder, OwnedFrame, OwnedItem};
 use stomp_proto::{
-    AckMode, Command, ContentLength, FrameBuilder, HeartBeat, Limits, ParseError, Parser,
-    SerializeError, Version,
+    AckMode, Command, ContentLength, FrameBuilder, Header, HeartBeat, Item, Limits, ParseError,
+    Parser, SerializeError, Status, Version,
 };
 
 /// Decodes everything `buf` holds, leaving a partial item in it.
@@ -438,4 +438,46 @@ fn encoder_appends_frames_that_decode_back() {
     assert_eq!(frames[0].body(), b"one");
     assert!(frames[1].id().unwrap() == "x:1");
     assert_eq!(*frames[2], owned);
+}
+
+/// Header spans are kept inline up to a point and on the heap past it: every count around
+/// that point gives the borrowed parser's headers, lookups, equality and hashing.
+#[test]
+fn owned_frame_headers_at_every_count() {
+    use std::collections::hash_map::DefaultHasher;
+    use std::hash::{Hash, Hasher};
+    for count in 0..=24 {
+        let mut wire = b"MESSAGE\n".to_vec();
+        for i in 0..count {
+            wire.extend_from_slice(format!("h{i}:v\\c{i}\n").as_bytes());
+        }
+        wire.extend_from_slice(b"\nbody\0");
+        let mut storage = [Header::EMPTY; 32];
+        let Ok(Status::Complete((_, Item::Frame(borrowed)))) =
+            Parser::new().parse(&wire, &mut storage)
+        else {
+            panic!("{count} headers: does not parse")
+        };
+        let mut buf = BytesMut::from(&wire[..]);
+        let items = drain(&mut Decoder::new(), &mut buf).unwrap();
+        let owned = only_frame(&items);
+        assert!(
+            owned.headers().eq(borrowed.headers().iter().copied()),
+            "{count}"
+        );
+        for i in 0..count {
+            let want = format!("v:{i}");
+            assert!(owned.header(&format!("h{i}")).unwrap() == want.as_str());
+        }
+        assert!(owned.header("h99").is_none());
+        let copy = OwnedFrame::parse(&Parser::new(), Bytes::from(wire.clone())).unwrap();
+        assert_eq!(&copy, owned);
+        let hash = |f: &OwnedFrame| {
+            let mut h = DefaultHasher::new();
+            f.hash(&mut h);
+            h.finish()
+        };
+        assert_eq!(hash(&copy), hash(owned));
+        assert_eq!(owned.body(), b"body");
+    }
 }

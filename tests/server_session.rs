@@ -1857,3 +1857,244 @@ fn connect_timeout_stops_once_connect_arrives() {
     server.accept(None).unwrap();
     assert!(server.poll_transmit().unwrap().starts_with(b"CONNECTED\n"));
 }
+
+/// What the general serializer writes for a MESSAGE with these headers, `content-length`
+/// last: the reference for [`Server::deliver`]'s own writer.
+fn serialized_message(version: Version, headers: &[(&[u8], &[u8])], body: &[u8]) -> Vec<u8> {
+    let length = body.len().to_string();
+    let mut all = headers.to_vec();
+    all.push((b"content-length", length.as_bytes()));
+    let mut out = BytesMut::new();
+    stomp_proto::serialize::put_frame(
+        version,
+        Command::Message,
+        &all,
+        body,
+        stomp_proto::serialize::ContentLength::WhenNeeded,
+        &mut out,
+    )
+    .unwrap();
+    out.to_vec()
+}
+
+#[test]
+fn delivered_messages_are_what_the_serializer_writes_with_and_without_escapes() {
+    // Plain ids and destinations take the cached-prefix path; the others need escaping
+    // (1.1+) and take the general one. Both must write the serializer's bytes, in every
+    // version, for every ack mode, across unsubscribe and resubscribe with the same id.
+    let ids: [&str; 4] = ["0", "sub-7", "a:b", "back\\slash"];
+    let destinations: [&str; 3] = ["/topic/market.prices", "/queue/with:colon", "/q/\\"];
+    let extras: [&[(&str, &str)]; 4] = [
+        &[],
+        &[("content-type", "text/plain"), ("priority", "4")],
+        &[("x:y", "z")],
+        // Reserved names are left out, whatever their value.
+        &[
+            ("content-length", "99"),
+            ("destination", "/x"),
+            ("note", "a\\b"),
+        ],
+    ];
+    let bodies: [&[u8]; 3] = [b"", b"hello", &[b'x'; 1500]];
+    for version in [Version::V1_0, Version::V1_1, Version::V1_2] {
+        let mut server = connected(version);
+        for id in ids {
+            // A 1.0 SUBSCRIBE is not escaped: an id with `:` or `\` cannot be sent.
+            if version == Version::V1_0 && id.contains([':', '\\']) {
+                continue;
+            }
+            let wire_id = id.replace('\\', "\\\\").replace(':', "\\c");
+            for ack in ["auto", "client", "client-individual"] {
+                if version == Version::V1_0 && ack == "client-individual" {
+                    continue;
+                }
+                for round in 0..2 {
+                    let subscribe =
+                        format!("SUBSCRIBE\nid:{wire_id}\ndestination:/topic/a\nack:{ack}\n\n\0");
+                    server.handle_input(T0, subscribe.as_bytes());
+                    assert!(
+                        matches!(events(&mut server)[..], [ServerEvent::Subscribe { .. }]),
+                        "{version:?} {id} {ack} {round}"
+                    );
+                    for destination in destinations {
+                        for extra in extras {
+                            if version == Version::V1_0 && extra.iter().any(|(n, _)| *n == "x:y") {
+                                // 1.0 has no escapes: a name with `:` cannot be written.
+                                let message =
+                                    Message::new(destination, Bytes::new()).header("x:y", "z");
+                                assert!(server.deliver(id, &message).is_err());
+                                assert!(transmitted(&mut server).is_empty());
+                                continue;
+                            }
+                            for body in bodies {
+                                let mut message =
+                                    Message::new(destination, Bytes::copy_from_slice(body));
+                                for (name, value) in extra {
+                                    message = message.header(*name, *value);
+                                }
+                                let delivered = server.deliver(id, &message);
+                                let Ok(message_id) = delivered else {
+                                    panic!(
+                                        "{version:?} {id} {destination} {extra:?}: {delivered:?}"
+                                    )
+                                };
+                                let n = message_id.to_string();
+                                let mut headers: Vec<(&[u8], &[u8])> = vec![
+                                    (b"subscription", id.as_bytes()),
+                                    (b"message-id", n.as_bytes()),
+                                    (b"destination", destination.as_bytes()),
+                                ];
+                                if version == Version::V1_2 && ack != "auto" {
+                                    headers.push((b"ack", n.as_bytes()));
+                                }
+                                headers.extend(
+                                    extra
+                                        .iter()
+                                        .filter(|(n, _)| {
+                                            !["content-length", "destination"].contains(n)
+                                        })
+                                        .map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+                                );
+                                assert_eq!(
+                                    transmitted(&mut server).escape_ascii().to_string(),
+                                    serialized_message(version, &headers, body)
+                                        .escape_ascii()
+                                        .to_string(),
+                                    "{version:?} id {id} ack {ack} round {round} \
+                                     destination {destination} extra {extra:?}"
+                                );
+                            }
+                        }
+                    }
+                    let unsubscribe = format!("UNSUBSCRIBE\nid:{wire_id}\n\n\0");
+                    server.handle_input(T0, unsubscribe.as_bytes());
+                    assert!(matches!(
+                        events(&mut server)[..],
+                        [ServerEvent::Unsubscribe { .. }]
+                    ));
+                }
+            }
+        }
+        assert!(!server.is_closed());
+    }
+}
+
+#[test]
+fn a_1_0_subscription_without_id_gets_messages_without_subscription_header() {
+    let mut server = connected(Version::V1_0);
+    server.handle_input(T0, b"SUBSCRIBE\ndestination:/queue/a\n\n\0");
+    assert!(matches!(
+        events(&mut server)[..],
+        [ServerEvent::Subscribe { .. }]
+    ));
+    let message = Message::new("/queue/a", Bytes::from_static(b"hi")).header("k", "v");
+    let id = server.deliver("/queue/a", &message).unwrap().to_string();
+    assert_eq!(
+        transmitted(&mut server),
+        serialized_message(
+            Version::V1_0,
+            &[
+                (b"message-id", id.as_bytes()),
+                (b"destination", b"/queue/a"),
+                (b"k", b"v"),
+            ],
+            b"hi"
+        )
+    );
+}
+
+/// A client stream: CONNECT, then SUBSCRIBE, SENDs (one with an escaped header, one with a
+/// NUL in its body), heart-beats, and, when `bad`, a frame that breaks the protocol followed
+/// by more input.
+fn client_stream(bad: bool) -> Vec<u8> {
+    let mut wire = Vec::new();
+    wire.extend_from_slice(b"CONNECT\naccept-version:1.2\nhost:h\n\n\0\n");
+    wire.extend_from_slice(b"SUBSCRIBE\nid:0\ndestination:/q/a\nreceipt:r\n\n\0");
+    wire.extend_from_slice(b"SEND\ndestination:/q/a\n\nhello\0\r\n");
+    wire.extend_from_slice(b"SEND\ndestination:/q/a\nnote:a\\cb\ncontent-length:3\n\na\0b\0");
+    if bad {
+        wire.extend_from_slice(b"ACK\nid:99\n\n\0");
+        wire.extend_from_slice(b"SEND\ndestination:/q/a\n\nlate\0");
+    }
+    wire
+}
+
+/// Feeds `parts` to a new server (as `Bytes`, kept shared when `shared`, or as slices) and
+/// accepts the CONNECT as soon as it is reported; returns every event and all output.
+fn serve(parts: &[&[u8]], bytes: Option<bool>) -> (Vec<ServerEvent>, Vec<u8>) {
+    let mut server = Server::new(ServerConfig::new(), T0);
+    let (mut evs, mut out) = (Vec::new(), Vec::new());
+    for part in parts {
+        match bytes {
+            None => server.handle_input(T0, part),
+            Some(shared) => {
+                let chunk = BytesMut::from(*part).freeze();
+                let keep = shared.then(|| chunk.clone());
+                server.handle_input_bytes(T0, chunk);
+                drop(keep);
+            }
+        }
+        loop {
+            let new = events(&mut server);
+            if new.is_empty() {
+                break;
+            }
+            let connect = matches!(new.last(), Some(ServerEvent::Connect(_)));
+            evs.extend(new);
+            if connect {
+                server.accept(Some("s")).unwrap();
+            }
+        }
+        out.extend(transmitted(&mut server));
+    }
+    (evs, out)
+}
+
+#[test]
+fn input_as_bytes_gives_the_events_input_as_a_slice_gives_in_any_chunking() {
+    for bad in [false, true] {
+        let wire = client_stream(bad);
+        for split in 0..=wire.len() {
+            let parts = [&wire[..split], &wire[split..]];
+            let expected = serve(&parts, None);
+            assert!(expected.0.len() >= 4, "{:?}", expected.0);
+            for shared in [false, true] {
+                assert_eq!(
+                    serve(&parts, Some(shared)),
+                    expected,
+                    "split at {split}, shared {shared}, bad {bad}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn input_as_unique_bytes_is_decoded_in_place() {
+    let mut server = connected(Version::V1_2);
+    let wire = BytesMut::from(&b"SEND\ndestination:/q/a\n\nhello\0"[..]).freeze();
+    let range = wire.as_ptr_range();
+    server.handle_input_bytes(T0, wire);
+    let Some(ServerEvent::Send { frame, .. }) = server.poll_event() else {
+        panic!()
+    };
+    assert_eq!(frame.body(), b"hello");
+    assert!(range.contains(&frame.body().as_ptr()));
+}
+
+#[test]
+fn poll_transmit_chunks_are_their_memorys_only_reference() {
+    // So that a session in the same process can decode them in place.
+    let mut server = connected(Version::V1_2);
+    server.handle_input(T0, b"SUBSCRIBE\nid:0\ndestination:/q/a\n\n\0");
+    let _ = events(&mut server);
+    for round in 0..3 {
+        for _ in 0..=round {
+            let message = Message::new("/q/a", Bytes::from_static(b"body"));
+            server.deliver("0", &message).unwrap();
+        }
+        let chunk = server.poll_transmit().unwrap();
+        assert!(chunk.try_into_mut().is_ok(), "round {round}");
+        assert_eq!(server.poll_transmit(), None);
+    }
+}

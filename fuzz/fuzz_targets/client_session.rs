@@ -23,7 +23,7 @@ use stomp_proto::{AckMode, Command, HeartBeat, Version, Versions};
 
 mod common;
 mod session_common;
-use session_common::{Clock, Piece, Pool, Str, Wire};
+use session_common::{Chunk, Clock, Piece, Pool, Str, Wire};
 
 const SERVER_COMMANDS: [Command; 4] = [
     Command::Connected,
@@ -56,6 +56,8 @@ enum Op<'a> {
     Input {
         pieces: Vec<Piece<'a>>,
         splits: Vec<u16>,
+        /// How the chunks are handed over ([`session_common::input_way`]).
+        way: u8,
     },
     Clock(Clock),
     Connect,
@@ -277,14 +279,27 @@ fuzz_target!(|input: Input<'_>| {
     for op in &input.ops {
         let now = h.now;
         match op {
-            Op::Input { pieces, splits } => {
+            Op::Input {
+                pieces,
+                splits,
+                way,
+            } => {
                 for r in h.client.outstanding_receipts() {
                     h.pool.learn(r.as_bytes());
                 }
                 let current = h.negotiated.unwrap_or(Version::V1_2);
                 let bytes = session_common::encode(pieces, &SERVER_COMMANDS, current, &h.pool);
-                for chunk in session_common::chunks(&bytes, splits) {
-                    h.client.handle_input(now, chunk);
+                for (i, chunk) in session_common::chunks(&bytes, splits)
+                    .into_iter()
+                    .enumerate()
+                {
+                    match session_common::input_way(*way, i).chunk(chunk) {
+                        Chunk::Slice(c) => h.client.handle_input(now, c),
+                        Chunk::Bytes(b, keep) => {
+                            h.client.handle_input_bytes(now, b);
+                            drop(keep);
+                        }
+                    }
                     h.settle();
                 }
             }

@@ -25,7 +25,7 @@ use stomp_proto::{Command, HeartBeat, Version, Versions};
 
 mod common;
 mod session_common;
-use session_common::{Clock, Piece, Pool, Str, Wire};
+use session_common::{Chunk, Clock, Piece, Pool, Str, Wire};
 
 const CLIENT_COMMANDS: [Command; 11] = [
     Command::Connect,
@@ -60,6 +60,8 @@ enum Op<'a> {
     Input {
         pieces: Vec<Piece<'a>>,
         splits: Vec<u16>,
+        /// How the chunks are handed over ([`session_common::input_way`]).
+        way: u8,
     },
     Clock(Clock),
     Accept {
@@ -256,11 +258,24 @@ fuzz_target!(|input: Input<'_>| {
     for op in &input.ops {
         let now = h.now;
         match op {
-            Op::Input { pieces, splits } => {
+            Op::Input {
+                pieces,
+                splits,
+                way,
+            } => {
                 let current = h.server.version().unwrap_or(Version::V1_2);
                 let bytes = session_common::encode(pieces, &CLIENT_COMMANDS, current, &h.pool);
-                for chunk in session_common::chunks(&bytes, splits) {
-                    h.server.handle_input(now, chunk);
+                for (i, chunk) in session_common::chunks(&bytes, splits)
+                    .into_iter()
+                    .enumerate()
+                {
+                    match session_common::input_way(*way, i).chunk(chunk) {
+                        Chunk::Slice(c) => h.server.handle_input(now, c),
+                        Chunk::Bytes(b, keep) => {
+                            h.server.handle_input_bytes(now, b);
+                            drop(keep);
+                        }
+                    }
                     h.settle();
                 }
             }

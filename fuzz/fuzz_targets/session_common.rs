@@ -199,6 +199,49 @@ pub fn encode(
 }
 
 /// Splits `bytes` at the given points (taken modulo the remaining length), in order.
+/// How a chunk of input is handed to a session: `handle_input(&[u8])`, or
+/// `handle_input_bytes` with a `Bytes` that is its memory's only reference (decoded in place)
+/// or one shared with a clone kept alive meanwhile (copied). `mode` picks the first chunk's
+/// way; the next chunks take the next ways in turn, so that the paths mix, partial frames
+/// pending included.
+pub fn input_way(mode: u8, index: usize) -> InputWay {
+    match (usize::from(mode) + index) % 3 {
+        0 => InputWay::Slice,
+        1 => InputWay::UniqueBytes,
+        _ => InputWay::SharedBytes,
+    }
+}
+
+/// See [`input_way`].
+#[derive(Clone, Copy, Debug)]
+pub enum InputWay {
+    Slice,
+    UniqueBytes,
+    SharedBytes,
+}
+
+impl InputWay {
+    /// `chunk` as this way hands it over.
+    pub fn chunk(self, chunk: &[u8]) -> Chunk<'_> {
+        match self {
+            InputWay::Slice => Chunk::Slice(chunk),
+            InputWay::UniqueBytes => Chunk::Bytes(BytesMut::from(chunk).freeze(), None),
+            InputWay::SharedBytes => {
+                let shared = BytesMut::from(chunk).freeze();
+                Chunk::Bytes(shared.clone(), Some(shared))
+            }
+        }
+    }
+}
+
+/// A chunk of input as [`InputWay::chunk`] hands it over.
+pub enum Chunk<'b> {
+    /// For `handle_input`.
+    Slice(&'b [u8]),
+    /// For `handle_input_bytes`, with the clone to keep alive meanwhile, if shared.
+    Bytes(bytes::Bytes, Option<bytes::Bytes>),
+}
+
 pub fn chunks<'b>(bytes: &'b [u8], splits: &[u16]) -> Vec<&'b [u8]> {
     let mut out = Vec::new();
     let mut rest = bytes;

@@ -799,16 +799,43 @@ impl Client {
             let (step, rest) = input.split_at(input.len().min(INPUT_STEP));
             input = rest;
             self.read_buf.extend_from_slice(step);
-            loop {
-                match self.decoder.decode(&mut self.read_buf) {
-                    Ok(Some(OwnedItem::HeartBeat)) => {}
-                    Ok(Some(OwnedItem::Frame(frame))) => self.on_frame(now, frame),
-                    Ok(None) => break,
-                    Err(e) => self.close_with(ClientEvent::ProtocolError(ProtocolError::Parse(e))),
-                }
-                if self.state == ClientState::Closed {
-                    return;
-                }
+            if !self.decode_read_buf(now) {
+                return;
+            }
+        }
+    }
+
+    /// [`handle_input`](Self::handle_input) for input the caller holds as [`Bytes`]: when
+    /// no partial frame is waiting and `input` is the only reference to its memory (a
+    /// `BytesMut` of its own, frozen, say; or a chunk of
+    /// [`Server::poll_transmit`](super::Server::poll_transmit), kept by nobody else), the
+    /// session decodes it where it is: the frames share that memory, nothing is copied.
+    /// Otherwise it is copied, as `handle_input` does. Events are the same either way.
+    pub fn handle_input_bytes(&mut self, now: Instant, input: Bytes) {
+        if input.is_empty() || self.state == ClientState::Closed || !self.read_buf.is_empty() {
+            return self.handle_input(now, &input);
+        }
+        match input.try_into_mut() {
+            Ok(buf) => {
+                self.heart_beats.received(now);
+                self.read_buf = buf;
+                self.decode_read_buf(now);
+            }
+            Err(input) => self.handle_input(now, &input),
+        }
+    }
+
+    /// Decodes and handles what the read buffer holds; `false` once the session is closed.
+    fn decode_read_buf(&mut self, now: Instant) -> bool {
+        loop {
+            match self.decoder.decode(&mut self.read_buf) {
+                Ok(Some(OwnedItem::HeartBeat)) => {}
+                Ok(Some(OwnedItem::Frame(frame))) => self.on_frame(now, frame),
+                Ok(None) => return true,
+                Err(e) => self.close_with(ClientEvent::ProtocolError(ProtocolError::Parse(e))),
+            }
+            if self.state == ClientState::Closed {
+                return false;
             }
         }
     }
@@ -932,8 +959,16 @@ impl Client {
         }
         push_optional(&mut headers, header::TRANSACTION, options.transaction);
         push_optional(&mut headers, header::RECEIPT, receipt.as_deref());
+        let standard = headers.as_slice().len();
         push_extra(&mut headers, options.headers);
-        self.emit(now, Command::Send, headers.as_slice(), body)?;
+        self.outbox.frame_trusting(
+            self.version,
+            Command::Send,
+            headers.as_slice(),
+            standard,
+            body,
+        )?;
+        self.heart_beats.sent(now);
         Ok(self.track_receipt(receipt, Command::Send))
     }
 
@@ -1320,8 +1355,17 @@ impl Client {
     }
 
     fn on_message(&mut self, frame: OwnedFrame) {
-        let sub = match frame.subscription() {
-            Some(id) => self.subscriptions.iter().find(|s| id == s.id.as_ref()),
+        // "subscription" holds no octet an escape decodes to: a raw name equals it after
+        // decoding exactly when it does before.
+        let id = frame
+            .headers()
+            .find(|h| h.name == b"subscription")
+            .map(|h| Value::new(h.value, frame.escaping()));
+        let sub = match id {
+            Some(id) => match id.as_plain() {
+                Some(raw) => self.subscriptions.iter().find(|s| s.id.as_bytes() == raw),
+                None => self.subscriptions.iter().find(|s| id == s.id.as_ref()),
+            },
             None if self.version == Version::V1_0 => {
                 let by_destination = frame.destination().and_then(|d| {
                     self.subscriptions

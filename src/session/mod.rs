@@ -20,12 +20,13 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::serialize::{put_frame_reserving, ContentLength, PlainHeader};
+use crate::serialize::PlainHeader;
 use crate::time::{Duration, Instant};
 use crate::{Command, SerializeError, Version};
 
 pub mod client;
 pub mod server;
+mod wire;
 
 pub use client::{Client, ClientConfig, ClientEvent};
 pub use server::{
@@ -108,21 +109,31 @@ pub(crate) fn put_frame(
     headers: &[PlainHeader<'_>],
     body: &[u8],
 ) -> Result<(), SerializeError> {
-    put_frame_reserving(
-        version,
-        command,
-        headers,
-        body,
-        ContentLength::WhenBody,
-        buf,
-    )
-    .map(|_| ())
+    wire::put_frame(buf, version, command, headers, body)
+}
+
+/// Most octets [`make_room`] reserves ahead.
+const ROOM_MAX: usize = 1 << 20;
+
+/// Before the first write after a chunk of `hint` octets was taken from `buf` (with all of
+/// its memory): room for as much again (up to [`ROOM_MAX`]), so that a batch as large as
+/// the last one is not written into a buffer that grows by doubling and copies what the
+/// batch wrote so far.
+/// A quarter more is reserved, so that a batch somewhat larger than the last one still fits.
+#[inline]
+pub(crate) fn make_room(buf: &mut BytesMut, hint: usize) {
+    let hint = hint.min(ROOM_MAX);
+    if buf.is_empty() && buf.capacity() < hint {
+        buf.reserve(hint + hint / 4);
+    }
 }
 
 /// Bytes waiting to be written to the transport.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     buf: BytesMut,
+    /// The length of the last chunk taken.
+    last_chunk: usize,
 }
 
 impl Outbox {
@@ -134,7 +145,22 @@ impl Outbox {
         headers: &[PlainHeader<'_>],
         body: &[u8],
     ) -> Result<(), SerializeError> {
+        make_room(&mut self.buf, self.last_chunk);
         put_frame(&mut self.buf, version, command, headers, body)
+    }
+
+    /// [`frame`](Self::frame), where the names of the first `trusted` headers are the
+    /// session's own standard names.
+    pub(crate) fn frame_trusting(
+        &mut self,
+        version: Version,
+        command: Command,
+        headers: &[PlainHeader<'_>],
+        trusted: usize,
+        body: &[u8],
+    ) -> Result<(), SerializeError> {
+        make_room(&mut self.buf, self.last_chunk);
+        wire::put_frame_trusting(&mut self.buf, version, command, headers, trusted, body)
     }
 
     /// Appends raw bytes (a heart-beat EOL, or an already encoded frame).
@@ -144,25 +170,54 @@ impl Outbox {
 
     /// Everything waiting, as one chunk.
     pub(crate) fn take(&mut self) -> Option<Bytes> {
-        (!self.buf.is_empty()).then(|| self.buf.split().freeze())
+        if self.buf.is_empty() {
+            return None;
+        }
+        self.last_chunk = self.buf.len();
+        // The whole buffer goes: the chunk is the only reference to its memory, so a peer
+        // session in the same process can decode it in place (`handle_input_bytes`).
+        Some(core::mem::take(&mut self.buf).freeze())
     }
 }
 
 /// A decimal number formatted on the stack, for header values.
 pub(crate) struct Decimal {
+    /// The digits, right-aligned.
     digits: [u8; 20],
-    len: usize,
+    start: usize,
 }
 
+/// "00" to "99": two digits per division.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
 impl Decimal {
-    pub(crate) fn new(n: u64) -> Decimal {
+    pub(crate) fn new(mut n: u64) -> Decimal {
         let mut digits = [0u8; 20];
-        let len = crate::serialize::write_decimal(n, &mut digits);
-        Decimal { digits, len }
+        let mut start = digits.len();
+        while n >= 100 {
+            let pair = (n % 100) as usize * 2;
+            n /= 100;
+            start -= 2;
+            digits[start..start + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        }
+        if n >= 10 {
+            let pair = n as usize * 2;
+            start -= 2;
+            digits[start..start + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        } else {
+            start -= 1;
+            digits[start] = b'0' + n as u8;
+        }
+        Decimal { digits, start }
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.digits[..self.len]
+        &self.digits[self.start..]
     }
 }
 
@@ -321,6 +376,25 @@ impl<'a> Extend<PlainHeader<'a>> for HeaderList<'a> {
     fn extend<I: IntoIterator<Item = PlainHeader<'a>>>(&mut self, iter: I) {
         for header in iter {
             self.push(header);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Decimal;
+
+    #[test]
+    fn decimal_writes_what_format_writes() {
+        let mut samples = alloc::vec![0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 12345, u64::MAX];
+        let mut n = 1u64;
+        while let Some(next) = n.checked_mul(10) {
+            samples.extend([n - 1, n, n + 1, next - 1]);
+            n = next;
+        }
+        samples.extend(0..2000);
+        for n in samples {
+            assert_eq!(Decimal::new(n).as_bytes(), alloc::format!("{n}").as_bytes());
         }
     }
 }

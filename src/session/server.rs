@@ -71,6 +71,7 @@
 //! assert_eq!(message_ids, [id]);
 //! ```
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::format;
 use alloc::string::String;
@@ -79,11 +80,12 @@ use core::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{Decimal, HeaderList, HeartBeats, SessionError};
+use super::{wire, Decimal, HeaderList, HeartBeats, SessionError};
 use crate::codec::{Decoder, OwnedFrame, OwnedItem};
+use crate::escape::Escaping;
 use crate::frame::Value;
 use crate::header;
-use crate::serialize::{put_frame_reserving, ContentLength, PlainHeader};
+use crate::serialize::PlainHeader;
 use crate::time::{Duration, Instant};
 use crate::{
     AckMode, Command, HeartBeat, Limits, ParseError, Parser, SerializeError, Version, Versions,
@@ -619,6 +621,9 @@ struct Subscription {
     ack: AckMode,
     /// Delivered, not yet acknowledged (never filled for `auto`).
     unacked: BTreeSet<u64>,
+    /// How each MESSAGE to it starts, up to the `message-id` value; `None` when the id
+    /// must be escaped (then MESSAGEs go through the general serializer).
+    message_prefix: Option<Box<[u8]>>,
 }
 
 #[derive(Clone, Debug)]
@@ -634,6 +639,8 @@ struct Transmit {
     chunks: VecDeque<Bytes>,
     /// Comes after every chunk.
     staging: BytesMut,
+    /// The length of the last staging buffer taken by `poll`.
+    last_chunk: usize,
 }
 
 impl Transmit {
@@ -644,34 +651,86 @@ impl Transmit {
         headers: &[PlainHeader<'_>],
         body: &[u8],
     ) -> Result<(), SerializeError> {
+        super::make_room(&mut self.staging, self.last_chunk);
         super::put_frame(&mut self.staging, version, command, headers, body)
     }
 
-    /// A MESSAGE with a `content-length` and `body` shared when long. `headers` are planned
-    /// and checked before anything is written.
+    /// A MESSAGE with a `content-length` and `body` shared when long. `headers` are checked
+    /// before anything is written; the names of the first `trusted` are the session's own.
     fn message(
         &mut self,
         version: Version,
         headers: &[PlainHeader<'_>],
+        trusted: usize,
         body: &Bytes,
     ) -> Result<(), SerializeError> {
+        super::make_room(&mut self.staging, self.last_chunk);
+        super::wire::put_message_head(&mut self.staging, version, headers, trusted, body.len())?;
+        self.message_body(body);
+        Ok(())
+    }
+
+    /// A MESSAGE to a subscription with a cached `prefix` (see [`wire::message_prefix`]),
+    /// when `destination` and every one of `extra` (reserved names left out) are plain: the
+    /// same bytes [`message`](Self::message) writes, without planning.
+    #[allow(clippy::too_many_arguments)]
+    fn message_with_prefix(
+        &mut self,
+        prefix: &[u8],
+        message_id: &[u8],
+        destination: &[u8],
+        ack: bool,
+        extra: &[PlainHeader<'_>],
+        extra_len: usize,
+        body: &Bytes,
+    ) {
         let length = Decimal::new(body.len() as u64);
-        let start = self.staging.len();
-        let head_len = put_frame_reserving(
-            version,
-            Command::Message,
-            headers,
-            b"",
-            ContentLength::WhenNeeded,
-            &mut self.staging,
-        )?;
-        self.staging.reserve(20 + length.as_bytes().len());
-        // The frame ends with the blank line and the NUL of its empty body: cut them off and
-        // finish it by hand with the real length and body.
-        self.staging.truncate((start + head_len).saturating_sub(2));
-        self.staging.put_slice(b"content-length:");
-        self.staging.put_slice(length.as_bytes());
-        self.staging.put_slice(b"\n\n");
+        super::make_room(&mut self.staging, self.last_chunk);
+        let staging = &mut self.staging;
+        let ack_len = if ack { 5 + message_id.len() } else { 0 };
+        let copied = if body.len() <= COPY_BODY_MAX {
+            body.len()
+        } else {
+            0
+        };
+        staging.reserve(
+            prefix.len()
+                + message_id.len()
+                + b"\ndestination:\n".len()
+                + destination.len()
+                + ack_len
+                + extra_len
+                + b"content-length:\n\n".len()
+                + length.as_bytes().len()
+                + copied
+                + 1,
+        );
+        staging.put_slice(prefix);
+        staging.put_slice(message_id);
+        staging.put_slice(b"\ndestination:");
+        staging.put_slice(destination);
+        staging.put_u8(b'\n');
+        if ack {
+            staging.put_slice(b"ack:");
+            staging.put_slice(message_id);
+            staging.put_u8(b'\n');
+        }
+        for (name, value) in extra {
+            if !is_reserved_message_header(name) {
+                staging.put_slice(name);
+                staging.put_u8(b':');
+                staging.put_slice(value);
+                staging.put_u8(b'\n');
+            }
+        }
+        staging.put_slice(b"content-length:");
+        staging.put_slice(length.as_bytes());
+        staging.put_slice(b"\n\n");
+        self.message_body(body);
+    }
+
+    /// The body of a MESSAGE and its NUL: copied when short, its own chunk when long.
+    fn message_body(&mut self, body: &Bytes) {
         if body.len() <= COPY_BODY_MAX {
             self.staging.put_slice(body);
         } else {
@@ -679,7 +738,6 @@ impl Transmit {
             self.chunks.push_back(body.clone());
         }
         self.staging.put_u8(0);
-        Ok(())
     }
 
     fn raw(&mut self, bytes: &[u8]) {
@@ -688,14 +746,22 @@ impl Transmit {
 
     fn flush(&mut self) {
         if !self.staging.is_empty() {
-            self.chunks.push_back(self.staging.split().freeze());
+            self.chunks
+                .push_back(core::mem::take(&mut self.staging).freeze());
         }
     }
 
     fn poll(&mut self) -> Option<Bytes> {
-        self.chunks
-            .pop_front()
-            .or_else(|| (!self.staging.is_empty()).then(|| self.staging.split().freeze()))
+        if let Some(chunk) = self.chunks.pop_front() {
+            return Some(chunk);
+        }
+        if self.staging.is_empty() {
+            return None;
+        }
+        self.last_chunk = self.staging.len();
+        // The whole buffer goes: the chunk is the only reference to its memory, so a peer
+        // session in the same process can decode it in place (`handle_input_bytes`).
+        Some(core::mem::take(&mut self.staging).freeze())
     }
 }
 
@@ -854,6 +920,28 @@ impl Server {
         self.heart_beats.received(now);
         self.read_buf.extend_from_slice(data);
         self.process_input();
+    }
+
+    /// [`handle_input`](Self::handle_input) for input the caller holds as [`Bytes`]: when
+    /// no partial frame is waiting and `data` is the only reference to its memory (a
+    /// `BytesMut` of its own, frozen, say; or a chunk of
+    /// [`Client::poll_transmit`](super::Client::poll_transmit) dropped by nobody else), the
+    /// session decodes it where it is: the frames share that memory, nothing is copied.
+    /// Otherwise it is copied, as `handle_input` does. Events are the same either way.
+    pub fn handle_input_bytes(&mut self, now: Instant, data: Bytes) {
+        let ready = matches!(self.state, State::AwaitingConnect | State::Connected);
+        if data.is_empty() || !ready || !self.read_buf.is_empty() {
+            return self.handle_input(now, &data);
+        }
+        match data.try_into_mut() {
+            Ok(buf) => {
+                self.advance(now);
+                self.heart_beats.received(now);
+                self.read_buf = buf;
+                self.process_input();
+            }
+            Err(data) => self.handle_input(now, &data),
+        }
     }
 
     /// Handles the clock reaching `now` (call it once [`poll_timeout`](Self::poll_timeout) is
@@ -1041,15 +1129,48 @@ impl Server {
             .ok_or(SessionError::UnknownSubscription)?;
         let id = self.next_message_id;
         let id_text = Decimal::new(id);
+        let ack = version == Version::V1_2 && sub.ack != AckMode::Auto;
+        // The usual case: nothing to escape, the start of the frame cached.
+        let extra_len = message.headers.iter().try_fold(0, |len, (name, value)| {
+            if is_reserved_message_header(name) {
+                Some(len)
+            } else if !name.is_empty() && wire::is_plain(name) && wire::is_plain(value) {
+                Some(len + name.len() + value.len() + 2)
+            } else {
+                None
+            }
+        });
+        if let (Some(prefix), Some(extra_len), true) = (
+            &sub.message_prefix,
+            extra_len,
+            wire::is_plain(message.destination),
+        ) {
+            self.transmit.message_with_prefix(
+                prefix,
+                id_text.as_bytes(),
+                message.destination,
+                ack,
+                &message.headers,
+                extra_len,
+                &message.body,
+            );
+            self.heart_beats.sent(self.now);
+            if sub.ack != AckMode::Auto {
+                sub.unacked.insert(id);
+            }
+            self.next_message_id = id.saturating_add(1);
+            return Ok(MessageId(id));
+        }
         let mut headers = HeaderList::new();
         if sub.explicit_id {
             headers.push((b"subscription", subscription));
         }
         headers.push((b"message-id", id_text.as_bytes()));
         headers.push((b"destination", message.destination));
-        if version == Version::V1_2 && sub.ack != AckMode::Auto {
+        if ack {
             headers.push((b"ack", id_text.as_bytes()));
         }
+        let standard = headers.as_slice().len();
         headers.extend(
             message
                 .headers
@@ -1058,7 +1179,7 @@ impl Server {
                 .copied(),
         );
         self.transmit
-            .message(version, headers.as_slice(), &message.body)?;
+            .message(version, headers.as_slice(), standard, &message.body)?;
         self.heart_beats.sent(self.now);
         if sub.ack != AckMode::Auto {
             sub.unacked.insert(id);
@@ -1128,7 +1249,20 @@ impl Server {
         let result = match self.state {
             State::AwaitingConnect if frame.command().is_connect() => self.on_connect(&frame),
             State::AwaitingConnect => Err(ProtocolError::FrameBeforeConnect),
-            State::Connected => self.on_client_frame(&frame),
+            State::Connected => match self.on_client_frame(&frame) {
+                // The frame itself goes into the event: no clone.
+                Ok(Some(send)) => {
+                    self.events.push_back(ServerEvent::Send {
+                        destination: send.destination,
+                        transaction: send.transaction,
+                        receipt: send.receipt,
+                        frame,
+                    });
+                    return;
+                }
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            },
             _ => Ok(()),
         };
         if let Err(e) = result {
@@ -1185,7 +1319,13 @@ impl Server {
 
     /// Validates a frame after CONNECTED, updates the bookkeeping and reports it. Nothing
     /// changes when it returns an error.
-    fn on_client_frame(&mut self, frame: &OwnedFrame) -> Result<(), ProtocolError> {
+    ///
+    /// A SEND is not reported here: its headers come back, for the caller to report it
+    /// with the frame itself.
+    fn on_client_frame(
+        &mut self,
+        frame: &OwnedFrame,
+    ) -> Result<Option<SendHeaders>, ProtocolError> {
         let version = self.wire_version();
         let command = frame.command();
         match command {
@@ -1195,19 +1335,31 @@ impl Server {
             }
             _ => {}
         }
-        let receipt = decoded(frame, header::RECEIPT)?;
+        // The headers most frames carry, found in one pass.
+        let common = CommonHeaders::scan(frame);
+        let receipt = decode_raw(frame, common.receipt)?;
         if receipt.is_some() && self.pending_receipts.len() >= self.config.max_pending_receipts {
             return Err(ProtocolError::TooManyPendingReceipts);
         }
         let event = match command {
-            Command::Send => ServerEvent::Send {
-                destination: required(frame, header::DESTINATION)?,
-                transaction: self.transaction_of(frame)?,
-                receipt: receipt.clone(),
-                frame: frame.clone(),
-            },
+            Command::Send => {
+                let send = SendHeaders {
+                    destination: decode_raw(frame, common.destination)?
+                        .ok_or(ProtocolError::MissingHeader(header::DESTINATION))?,
+                    transaction: self.open_transaction(decode_raw(frame, common.transaction)?)?,
+                    receipt,
+                };
+                if let Some(id) = &send.receipt {
+                    self.pending_receipts.push_back(PendingReceipt {
+                        id: id.clone(),
+                        disconnect: false,
+                    });
+                }
+                return Ok(Some(send));
+            }
             Command::Subscribe => {
-                let destination = required(frame, header::DESTINATION)?;
+                let destination = decode_raw(frame, common.destination)?
+                    .ok_or(ProtocolError::MissingHeader(header::DESTINATION))?;
                 let (id, explicit_id) = match decoded(frame, header::ID)? {
                     Some(id) => (id, true),
                     None if version == Version::V1_0 => (destination.clone(), false),
@@ -1233,6 +1385,7 @@ impl Server {
                         explicit_id,
                         ack,
                         unacked: BTreeSet::new(),
+                        message_prefix: wire::message_prefix(explicit_id.then_some(&id[..])),
                     },
                 );
                 ServerEvent::Subscribe {
@@ -1261,7 +1414,7 @@ impl Server {
                 }
             }
             Command::Ack | Command::Nack => {
-                let transaction = self.transaction_of(frame)?;
+                let transaction = self.open_transaction(decode_raw(frame, common.transaction)?)?;
                 let (subscription, message_ids) = self.resolve_ack(frame)?;
                 if command == Command::Ack {
                     ServerEvent::Ack {
@@ -1280,7 +1433,8 @@ impl Server {
                 }
             }
             Command::Begin => {
-                let transaction = required(frame, header::TRANSACTION)?;
+                let transaction = decode_raw(frame, common.transaction)?
+                    .ok_or(ProtocolError::MissingHeader(header::TRANSACTION))?;
                 if self.transactions.contains(&transaction) {
                     return Err(ProtocolError::DuplicateTransaction);
                 }
@@ -1294,7 +1448,8 @@ impl Server {
                 }
             }
             Command::Commit | Command::Abort => {
-                let transaction = required(frame, header::TRANSACTION)?;
+                let transaction = decode_raw(frame, common.transaction)?
+                    .ok_or(ProtocolError::MissingHeader(header::TRANSACTION))?;
                 let index = self
                     .transactions
                     .iter()
@@ -1334,12 +1489,12 @@ impl Server {
                 self.close(CloseReason::Disconnected);
             }
         }
-        Ok(())
+        Ok(None)
     }
 
-    /// The frame's `transaction` header, which must name an open transaction.
-    fn transaction_of(&self, frame: &OwnedFrame) -> Result<Option<Bytes>, ProtocolError> {
-        match decoded(frame, header::TRANSACTION)? {
+    /// A decoded `transaction` header, which must name an open transaction.
+    fn open_transaction(&self, value: Option<Bytes>) -> Result<Option<Bytes>, ProtocolError> {
+        match value {
             Some(t) if !self.transactions.contains(&t) => Err(ProtocolError::UnknownTransaction),
             t => Ok(t),
         }
@@ -1494,6 +1649,57 @@ fn decoded(frame: &OwnedFrame, name: &str) -> Result<Option<Bytes>, ProtocolErro
         return Ok(Some(raw));
     }
     value
+        .decode()
+        .map(|v| Some(Bytes::from(v.into_owned())))
+        .map_err(|_| ProtocolError::Parse(ParseError::InvalidEscape))
+}
+
+/// What a valid SEND frame's event reports besides the frame.
+struct SendHeaders {
+    destination: Bytes,
+    transaction: Option<Bytes>,
+    receipt: Option<Bytes>,
+}
+
+/// The first `receipt`, `destination` and `transaction` headers of a frame, raw (still
+/// escaped), found in one pass over its headers.
+#[derive(Default)]
+struct CommonHeaders<'f> {
+    receipt: Option<&'f [u8]>,
+    destination: Option<&'f [u8]>,
+    transaction: Option<&'f [u8]>,
+}
+
+impl<'f> CommonHeaders<'f> {
+    fn scan(frame: &'f OwnedFrame) -> CommonHeaders<'f> {
+        let mut found = CommonHeaders::default();
+        // These names hold no octet that decodes from an escape, so an escaped name equals
+        // one of them after decoding exactly when it does before.
+        for h in frame.headers() {
+            let slot = match h.name {
+                b"receipt" => &mut found.receipt,
+                b"destination" => &mut found.destination,
+                b"transaction" => &mut found.transaction,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(h.value);
+            }
+        }
+        found
+    }
+}
+
+/// A raw value of `frame` found by [`CommonHeaders::scan`], decoded as [`decoded`] does.
+fn decode_raw(frame: &OwnedFrame, raw: Option<&[u8]>) -> Result<Option<Bytes>, ProtocolError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let escaping = frame.escaping();
+    if escaping == Escaping::None || !wire::has_backslash(raw) {
+        return Ok(Some(frame.as_bytes().slice_ref(raw)));
+    }
+    Value::new(raw, escaping)
         .decode()
         .map(|v| Some(Bytes::from(v.into_owned())))
         .map_err(|_| ProtocolError::Parse(ParseError::InvalidEscape))
