@@ -163,6 +163,18 @@ impl Outbox {
         wire::put_frame_trusting(&mut self.buf, version, command, headers, trusted, body)
     }
 
+    /// The usual SEND (see [`wire::put_send`]); `false`, with nothing written, when a value
+    /// is not plain.
+    pub(crate) fn send(
+        &mut self,
+        destination: &[u8],
+        content_type: Option<&[u8]>,
+        body: &[u8],
+    ) -> bool {
+        make_room(&mut self.buf, self.last_chunk);
+        wire::put_send(&mut self.buf, destination, content_type, body)
+    }
+
     /// Appends raw bytes (a heart-beat EOL, or an already encoded frame).
     pub(crate) fn raw(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
