@@ -480,7 +480,8 @@ impl Parser {
     }
 
     /// Checks the whole header block once it is complete: no bare CR (1.2) and only defined
-    /// escapes (1.1+, not CONNECT/CONNECTED). One memchr pass each over the block.
+    /// escapes (1.1+, not CONNECT/CONNECTED). One memchr pass over the block (memchr2 for
+    /// both in 1.2).
     ///
     /// Checking escapes over the whole block is the same as checking each name and value:
     /// the octets that end a name or value (`:`, CR, LF) never complete an escape sequence.
