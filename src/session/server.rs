@@ -1509,6 +1509,7 @@ impl Server {
     }
 
     /// A decoded `transaction` header, which must name an open transaction.
+    #[inline]
     fn open_transaction(&self, value: Option<Bytes>) -> Result<Option<Bytes>, ProtocolError> {
         match value {
             Some(t) if !self.transactions.contains(&t) => Err(ProtocolError::UnknownTransaction),
