@@ -1362,7 +1362,11 @@ impl Server {
                 let send = SendHeaders {
                     destination: decode_raw(frame, common.destination)?
                         .ok_or(ProtocolError::MissingHeader(header::DESTINATION))?,
-                    transaction: self.open_transaction(decode_raw(frame, common.transaction)?)?,
+                    // Most SENDs are in no transaction: no call for them.
+                    transaction: match common.transaction {
+                        None => None,
+                        raw => self.open_transaction(decode_raw(frame, raw)?)?,
+                    },
                     receipt,
                 };
                 if let Some(id) = &send.receipt {
@@ -1509,7 +1513,6 @@ impl Server {
     }
 
     /// A decoded `transaction` header, which must name an open transaction.
-    #[inline]
     fn open_transaction(&self, value: Option<Bytes>) -> Result<Option<Bytes>, ProtocolError> {
         match value {
             Some(t) if !self.transactions.contains(&t) => Err(ProtocolError::UnknownTransaction),
