@@ -952,6 +952,19 @@ impl Client {
         self.check_connected()?;
         self.check_transaction(options.transaction)?;
         let receipt = self.receipt_id(options.receipt);
+        // The usual SEND: no transaction, receipt or extra headers, plain values.
+        if options.transaction.is_none()
+            && receipt.is_none()
+            && options.headers.is_empty()
+            && self.outbox.send(
+                destination.as_bytes(),
+                options.content_type.map(str::as_bytes),
+                body,
+            )
+        {
+            self.heart_beats.sent(now);
+            return Ok(None);
+        }
         let mut headers = HeaderList::new();
         headers.push((header::DESTINATION.as_bytes(), destination.as_bytes()));
         if let Some(content_type) = options.content_type {

@@ -163,6 +163,18 @@ impl Outbox {
         wire::put_frame_trusting(&mut self.buf, version, command, headers, trusted, body)
     }
 
+    /// The usual SEND (see [`wire::put_send`]); `false`, with nothing written, when a value
+    /// is not plain.
+    pub(crate) fn send(
+        &mut self,
+        destination: &[u8],
+        content_type: Option<&[u8]>,
+        body: &[u8],
+    ) -> bool {
+        make_room(&mut self.buf, self.last_chunk);
+        wire::put_send(&mut self.buf, destination, content_type, body)
+    }
+
     /// Appends raw bytes (a heart-beat EOL, or an already encoded frame).
     pub(crate) fn raw(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
@@ -181,10 +193,18 @@ impl Outbox {
 }
 
 /// A decimal number formatted on the stack, for header values.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Decimal {
     /// The digits, right-aligned.
     digits: [u8; 20],
     start: usize,
+}
+
+/// Zero.
+impl Default for Decimal {
+    fn default() -> Decimal {
+        Decimal::new(0)
+    }
 }
 
 /// "00" to "99": two digits per division.
@@ -218,6 +238,24 @@ impl Decimal {
 
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.digits[self.start..]
+    }
+
+    /// Adds one, digit by digit (what `Decimal::new(n + 1)` writes), for a counter; below
+    /// `u64::MAX` only (the caller saturates).
+    pub(crate) fn increment(&mut self) {
+        for i in (self.start..self.digits.len()).rev() {
+            if self.digits[i] == b'9' {
+                self.digits[i] = b'0';
+            } else {
+                self.digits[i] += 1;
+                return;
+            }
+        }
+        // All nines: one more digit (20 digits cover u64::MAX).
+        if self.start > 0 {
+            self.start -= 1;
+            self.digits[self.start] = b'1';
+        }
     }
 }
 
@@ -395,6 +433,27 @@ mod tests {
         samples.extend(0..2000);
         for n in samples {
             assert_eq!(Decimal::new(n).as_bytes(), alloc::format!("{n}").as_bytes());
+        }
+    }
+
+    #[test]
+    fn increment_writes_the_next_number() {
+        let mut samples: alloc::vec::Vec<u64> = (0..20_000).collect();
+        let mut n = 1u64;
+        while let Some(next) = n.checked_mul(10) {
+            samples.extend([n - 1, n, next - 2, next - 1]);
+            n = next;
+        }
+        samples.extend([u64::MAX - 2, u64::MAX - 1]);
+        for n in samples {
+            let mut decimal = Decimal::new(n);
+            decimal.increment();
+            assert_eq!(decimal.as_bytes(), Decimal::new(n + 1).as_bytes(), "{n}");
+        }
+        let mut counter = Decimal::new(0);
+        for n in 1..=100_000u64 {
+            counter.increment();
+            assert_eq!(counter.as_bytes(), alloc::format!("{n}").as_bytes());
         }
     }
 }

@@ -641,6 +641,8 @@ struct Transmit {
     staging: BytesMut,
     /// The length of the last staging buffer taken by `poll`.
     last_chunk: usize,
+    /// The last MESSAGE body length and its decimal (bodies of a stream are often alike).
+    body_length: (usize, Decimal),
 }
 
 impl Transmit {
@@ -684,7 +686,10 @@ impl Transmit {
         extra_len: usize,
         body: &Bytes,
     ) {
-        let length = Decimal::new(body.len() as u64);
+        if self.body_length.0 != body.len() {
+            self.body_length = (body.len(), Decimal::new(body.len() as u64));
+        }
+        let length = self.body_length.1;
         super::make_room(&mut self.staging, self.last_chunk);
         let staging = &mut self.staging;
         let ack_len = if ack { 5 + message_id.len() } else { 0 };
@@ -816,6 +821,8 @@ pub struct Server {
     transactions: Vec<Bytes>,
     pending_receipts: VecDeque<PendingReceipt>,
     next_message_id: u64,
+    /// `next_message_id` in decimal, counted along with it.
+    next_message_id_text: Decimal,
     /// When a connection still without CONNECT is dropped.
     connect_deadline: Option<Instant>,
 }
@@ -841,6 +848,7 @@ impl Server {
             transactions: Vec::new(),
             pending_receipts: VecDeque::new(),
             next_message_id: 1,
+            next_message_id_text: Decimal::new(1),
             connect_deadline: config_connect_deadline,
         }
     }
@@ -1128,7 +1136,7 @@ impl Server {
             .get_mut(subscription)
             .ok_or(SessionError::UnknownSubscription)?;
         let id = self.next_message_id;
-        let id_text = Decimal::new(id);
+        let id_text = self.next_message_id_text;
         let ack = version == Version::V1_2 && sub.ack != AckMode::Auto;
         // The usual case: nothing to escape, the start of the frame cached.
         let extra_len = message.headers.iter().try_fold(0, |len, (name, value)| {
@@ -1158,7 +1166,7 @@ impl Server {
             if sub.ack != AckMode::Auto {
                 sub.unacked.insert(id);
             }
-            self.next_message_id = id.saturating_add(1);
+            self.count_message_id(id);
             return Ok(MessageId(id));
         }
         let mut headers = HeaderList::new();
@@ -1184,7 +1192,7 @@ impl Server {
         if sub.ack != AckMode::Auto {
             sub.unacked.insert(id);
         }
-        self.next_message_id = id.saturating_add(1);
+        self.count_message_id(id);
         Ok(MessageId(id))
     }
 
@@ -1223,6 +1231,14 @@ impl Server {
 
     fn advance(&mut self, now: Instant) {
         self.now = self.now.max(now);
+    }
+
+    /// Moves the message-id counter past `id`, the one just used (it saturates).
+    fn count_message_id(&mut self, id: u64) {
+        if id < u64::MAX {
+            self.next_message_id = id + 1;
+            self.next_message_id_text.increment();
+        }
     }
 
     /// The version whose rules frames are written in.
@@ -1346,7 +1362,11 @@ impl Server {
                 let send = SendHeaders {
                     destination: decode_raw(frame, common.destination)?
                         .ok_or(ProtocolError::MissingHeader(header::DESTINATION))?,
-                    transaction: self.open_transaction(decode_raw(frame, common.transaction)?)?,
+                    // Most SENDs are in no transaction: no call for them.
+                    transaction: match common.transaction {
+                        None => None,
+                        raw => self.open_transaction(decode_raw(frame, raw)?)?,
+                    },
                     receipt,
                 };
                 if let Some(id) = &send.receipt {
@@ -1691,17 +1711,24 @@ impl<'f> CommonHeaders<'f> {
 }
 
 /// A raw value of `frame` found by [`CommonHeaders::scan`], decoded as [`decoded`] does.
+#[inline]
 fn decode_raw(frame: &OwnedFrame, raw: Option<&[u8]>) -> Result<Option<Bytes>, ProtocolError> {
-    let Some(raw) = raw else {
-        return Ok(None);
-    };
+    // Absent headers (most SENDs have no receipt or transaction) cost no call.
+    match raw {
+        None => Ok(None),
+        Some(raw) => decode_present(frame, raw).map(Some),
+    }
+}
+
+/// [`decode_raw`] of a header that is there.
+fn decode_present(frame: &OwnedFrame, raw: &[u8]) -> Result<Bytes, ProtocolError> {
     let escaping = frame.escaping();
     if escaping == Escaping::None || !wire::has_backslash(raw) {
-        return Ok(Some(frame.as_bytes().slice_ref(raw)));
+        return Ok(frame.as_bytes().slice_ref(raw));
     }
     Value::new(raw, escaping)
         .decode()
-        .map(|v| Some(Bytes::from(v.into_owned())))
+        .map(|v| Bytes::from(v.into_owned()))
         .map_err(|_| ProtocolError::Parse(ParseError::InvalidEscape))
 }
 

@@ -169,6 +169,48 @@ pub(crate) fn put_frame_trusting(
     Ok(())
 }
 
+/// Appends the usual SEND: `destination`, then `content-type` when given, and the body, as
+/// [`put_frame_trusting`] writes them with those two headers trusted, without a header list
+/// or its general checks (SEND exists in every version and may have a body). Writes nothing
+/// and returns `false` when either value is not plain: the caller takes the general path.
+#[inline]
+pub(crate) fn put_send(
+    buf: &mut BytesMut,
+    destination: &[u8],
+    content_type: Option<&[u8]>,
+    body: &[u8],
+) -> bool {
+    if !is_plain(destination) || content_type.is_some_and(|c| !is_plain(c)) {
+        return false;
+    }
+    let length = Decimal::new(body.len() as u64);
+    let content_type_len = content_type.map_or(0, |c| b"\ncontent-type:".len() + c.len());
+    buf.reserve(
+        b"SEND\ndestination:".len()
+            + destination.len()
+            + content_type_len
+            + b"\ncontent-length:".len()
+            + length.as_bytes().len()
+            + b"\n\n".len()
+            + body.len()
+            + 1,
+    );
+    buf.put_slice(b"SEND\ndestination:");
+    buf.put_slice(destination);
+    if let Some(content_type) = content_type {
+        buf.put_slice(b"\ncontent-type:");
+        buf.put_slice(content_type);
+    }
+    if !body.is_empty() {
+        buf.put_slice(b"\ncontent-length:");
+        buf.put_slice(length.as_bytes());
+    }
+    buf.put_slice(b"\n\n");
+    buf.put_slice(body);
+    buf.put_u8(0);
+    true
+}
+
 /// Appends the head of a MESSAGE to `buf`: the command line, `headers` escaped for
 /// `version`, `content-length:{body_len}` (always, `0` included) and the blank line. The
 /// caller appends the body and the NUL. `headers` must not hold a `content-length`.
@@ -358,6 +400,38 @@ mod tests {
             }
         }
         assert!(compared > 10_000);
+    }
+
+    #[test]
+    fn put_send_writes_what_the_serializer_writes() {
+        let mut compared = 0;
+        for version in VERSIONS {
+            for body in [&b""[..], b"hello", b"a\0b", &[7u8; 300]] {
+                for destination in PIECES {
+                    for content_type in PIECES.iter().map(Some).chain([None]) {
+                        let mut headers: Vec<PlainHeader<'_>> =
+                            alloc::vec![(b"destination", destination)];
+                        if let Some(content_type) = content_type {
+                            headers.push((b"content-type", content_type));
+                        }
+                        let mut buf = BytesMut::from(&b"before"[..]);
+                        let plain = put_send(&mut buf, destination, content_type.copied(), body);
+                        if plain {
+                            assert_eq!(
+                                Ok(buf[6..].to_vec()),
+                                general(version, Command::Send, &headers, body),
+                                "{version:?} {headers:?} {body:?}"
+                            );
+                            compared += 1;
+                        } else {
+                            assert_eq!(&buf[..], b"before", "wrote while refusing");
+                            assert!(plain_headers(&headers, 0).is_none(), "{headers:?}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(compared > 500, "{compared}");
     }
 
     #[test]
