@@ -782,6 +782,60 @@ impl<'a, const N: usize> FrameBuilder<'a, N> {
         Ok(())
     }
 
+    /// Adds every header of `headers`, plain, in order: the filling counterpart of
+    /// [`push_header`](Self::push_header) for a list. It works in place, so a builder filled
+    /// this way is never copied, whereas each by-value [`header`](Self::header) call moves
+    /// the whole builder (its `N` header slots). Fails with
+    /// [`SerializeError::TooManyHeaders`], adding none, when they do not all fit.
+    ///
+    /// ```
+    /// use stomp_proto::{Command, FrameBuilder, Version};
+    ///
+    /// const HEADERS: [(&str, &str); 2] = [("destination", "/queue/a"), ("priority", "4")];
+    /// let mut frame = FrameBuilder::new(Version::V1_2, Command::Send);
+    /// frame.extend_headers(&HEADERS).unwrap();
+    /// frame.push_header("receipt", "r-1").unwrap();
+    /// frame.set_body(b"hi");
+    /// let bytes = frame.to_vec().unwrap();
+    /// assert_eq!(bytes, b"SEND\ndestination:/queue/a\npriority:4\nreceipt:r-1\n\nhi\0");
+    /// ```
+    pub fn extend_headers(&mut self, headers: &[(&'a str, &'a str)]) -> Result<(), SerializeError> {
+        let slots = self
+            .headers
+            .get_mut(self.len..self.len + headers.len())
+            .ok_or(SerializeError::TooManyHeaders)?;
+        for (slot, &(name, value)) in slots.iter_mut().zip(headers) {
+            *slot = (name.as_bytes(), value.as_bytes());
+        }
+        self.len += headers.len();
+        Ok(())
+    }
+
+    /// Adds every header of `headers`, plain names and values of arbitrary bytes, in order;
+    /// as [`extend_headers`](Self::extend_headers).
+    pub fn extend_headers_bytes(
+        &mut self,
+        headers: &[PlainHeader<'a>],
+    ) -> Result<(), SerializeError> {
+        self.headers
+            .get_mut(self.len..self.len + headers.len())
+            .ok_or(SerializeError::TooManyHeaders)?
+            .copy_from_slice(headers);
+        self.len += headers.len();
+        Ok(())
+    }
+
+    /// Sets the body, in place: [`body`](Self::body) for a builder filled through `&mut`.
+    pub fn set_body(&mut self, body: &'a [u8]) {
+        self.body = body;
+    }
+
+    /// Sets when a `content-length` header is written, in place:
+    /// [`content_length`](Self::content_length) for a builder filled through `&mut`.
+    pub fn set_content_length(&mut self, policy: ContentLength) {
+        self.policy = policy;
+    }
+
     /// Sets the body.
     #[must_use]
     pub fn body(mut self, body: &'a [u8]) -> Self {
@@ -1010,6 +1064,53 @@ mod tests {
                     let general = general(version, command, &headers, &body, policy, form);
                     prop_assert_eq!(general.as_deref(), Ok(&out[..]));
                 }
+            }
+        }
+
+        /// Filling in place with `extend_headers_bytes` / `extend_headers` (and `set_body`,
+        /// `set_content_length`) builds the same frame as chained `header_bytes` calls, and
+        /// fails the same way when the headers do not fit; a failed extend adds nothing.
+        #[test]
+        fn extend_headers_equals_chained_headers(
+            version in version(),
+            command in command(),
+            first in proptest::collection::vec((field(6), field(8)), 0..6),
+            rest in proptest::collection::vec(("[a-z:]{0,6}", "[a-z\\\n]{0,8}"), 0..6),
+            body in field(8),
+            policy in policy(),
+        ) {
+            let first: alloc::vec::Vec<PlainHeader<'_>> =
+                first.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+            let rest_str: alloc::vec::Vec<(&str, &str)> =
+                rest.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            let mut chained = FrameBuilder::<6>::with_room(version, command);
+            for &(n, v) in first.iter() {
+                chained = chained.header_bytes(n, v);
+            }
+            for &(n, v) in rest_str.iter() {
+                chained = chained.header(n, v);
+            }
+            let chained = chained.body(&body).content_length(policy);
+
+            let mut in_place = FrameBuilder::<6>::with_room(version, command);
+            let fits = first.len() + rest_str.len() <= 6;
+            prop_assert_eq!(in_place.extend_headers_bytes(&first).is_ok(), first.len() <= 6);
+            let before = in_place.headers().len();
+            let extended = in_place.extend_headers(&rest_str);
+            prop_assert_eq!(extended.is_ok(), fits || first.len() > 6 && rest_str.len() <= 6);
+            if extended.is_err() {
+                prop_assert_eq!(in_place.headers().len(), before);
+            }
+            in_place.set_body(&body);
+            in_place.set_content_length(policy);
+            if fits {
+                prop_assert_eq!(in_place.headers(), chained.headers());
+                prop_assert_eq!(in_place.to_vec(), chained.to_vec());
+                let (mut a, mut b) = (alloc::vec::Vec::new(), alloc::vec::Vec::new());
+                prop_assert_eq!(in_place.put(&mut a), chained.put(&mut b));
+                prop_assert_eq!(a, b);
+            } else {
+                prop_assert_eq!(chained.to_vec(), Err(SerializeError::TooManyHeaders));
             }
         }
 

@@ -293,6 +293,133 @@ fn decode(c: &mut Criterion) {
     decode_group(c, &common::send_small(), false);
 }
 
+/// How many back-to-back copies of the MESSAGE the streaming rows decode from one buffer.
+const STREAM_COPIES: usize = 100;
+
+/// Takes every frame off `buf` with `next` (a `tokio_util` style decoder call returning each
+/// frame's header count and body length) until it says it needs more; panics unless each is
+/// `expect`. Returns the number of frames.
+#[inline(always)]
+fn drain(
+    buf: &mut BytesMut,
+    expect: (usize, usize),
+    mut next: impl FnMut(&mut BytesMut) -> Option<(usize, usize)>,
+) -> usize {
+    let mut frames = 0;
+    while let Some(got) = next(buf) {
+        assert_eq!(got, expect, "frame {frames}");
+        frames += 1;
+    }
+    frames
+}
+
+/// Streaming decode, like for like: one read buffer holding [`STREAM_COPIES`] back-to-back
+/// copies of the MESSAGE, decoded to exhaustion by each crate's streaming decoder (one
+/// decoder per buffer, as per connection). The throughput is per frame, so the medians
+/// divided by [`STREAM_COPIES`] compare with the one-frame rows. Every frame is checked (header
+/// count and body length, two compares, the same for every entry), and each entry once before
+/// timing to yield all the frames and leave nothing. stomp-parser has no streaming decoder (it takes one frame's `Vec` by value), so
+/// it has no row here.
+fn decode_stream(c: &mut Criterion) {
+    let w = common::message_470();
+    let expect = (w.headers, w.body_len);
+    let wire = w.wire.repeat(STREAM_COPIES);
+    let fresh = || BytesMut::from(&wire[..]);
+
+    #[inline(never)]
+    fn stream_proto(buf: &mut BytesMut, expect: (usize, usize)) -> usize {
+        let mut decoder = ProtoDecoder::new();
+        drain(buf, expect, |buf| match decoder.decode(buf) {
+            Ok(Some(OwnedItem::Frame(f))) => Some((f.headers().len(), f.body().len())),
+            Ok(None) => None,
+            other => panic!("stomp-proto decoder: {other:?}"),
+        })
+    }
+    #[inline(never)]
+    fn stream_iridium(buf: &mut BytesMut, expect: (usize, usize)) -> usize {
+        let mut codec = iridium_stomp::StompCodec::new();
+        drain(buf, expect, |buf| match codec.decode(buf) {
+            Ok(Some(iridium_stomp::StompItem::Frame(f))) => Some((f.headers.len(), f.body.len())),
+            Ok(None) => None,
+            other => panic!("iridium-stomp: {other:?}"),
+        })
+    }
+    #[inline(never)]
+    fn stream_async_stomp(buf: &mut BytesMut, expect: (usize, usize)) -> usize {
+        let mut codec = async_stomp::client::ClientCodec::new();
+        drain(buf, expect, |buf| match codec.decode(buf) {
+            Ok(Some(async_stomp::Message {
+                content: async_stomp::FromServer::Message { headers, body, .. },
+                ..
+            })) => Some((headers.len(), body.map_or(0, |b| b.len()))),
+            Ok(None) => None,
+            other => panic!("async-stomp: {other:?}"),
+        })
+    }
+    #[inline(never)]
+    fn stream_tokio_stomp(buf: &mut BytesMut, expect: (usize, usize)) -> usize {
+        let mut codec = tokio_stomp_2::client::ClientCodec;
+        drain(buf, expect, |buf| match codec.decode(buf) {
+            Ok(Some(tokio_stomp_2::Message {
+                content: tokio_stomp_2::FromServer::Message { headers, body, .. },
+                ..
+            })) => Some((headers.len(), body.map_or(0, |b| b.len()))),
+            Ok(None) => None,
+            other => panic!("tokio-stomp-2: {other:?}"),
+        })
+    }
+    // The borrowed parser over the same buffer, for reference.
+    let borrowed = |wire: &[u8]| {
+        let parser = Parser::new();
+        let mut storage = [Header::EMPTY; 16];
+        let (mut pos, mut frames) = (0, 0);
+        while pos < wire.len() {
+            match parser.parse(&wire[pos..], &mut storage) {
+                Ok(Status::Complete((n, Item::Frame(f)))) => {
+                    assert_eq!((f.headers().len(), f.body().len()), expect);
+                    pos += n;
+                    frames += 1;
+                }
+                other => panic!("stomp-proto: {other:?}"),
+            }
+        }
+        frames
+    };
+
+    // Checked once before timing: every frame comes out and nothing is left.
+    // Each decoder's loop is a function of its own, never inlined, so that callgrind can
+    // count one buffer's instructions: `--toggle-collect='peers::decode_stream::stream_*'`.
+    type Run = fn(&mut BytesMut, (usize, usize)) -> usize;
+    let rows: [(&str, Run); 4] = [
+        ("stomp-proto Decoder::decode (owned)", stream_proto),
+        ("iridium-stomp", stream_iridium),
+        ("async-stomp", stream_async_stomp),
+        ("tokio-stomp-2", stream_tokio_stomp),
+    ];
+    for (name, run) in rows {
+        let mut buf = fresh();
+        assert_eq!(run(&mut buf, expect), STREAM_COPIES, "{name}: frames");
+        assert!(buf.is_empty(), "{name}: {} bytes left", buf.len());
+    }
+    assert_eq!(borrowed(&wire), STREAM_COPIES);
+
+    let mut group = c.benchmark_group(format!("peers/decode_stream_{STREAM_COPIES}/{}", w.name));
+    group.throughput(Throughput::Elements(STREAM_COPIES as u64));
+    group.bench_function("stomp-proto Parser::parse (borrowed)", |b| {
+        b.iter(|| black_box(borrowed(black_box(&wire))))
+    });
+    for (name, run) in rows {
+        group.bench_function(name, |b| {
+            b.iter_batched_ref(
+                fresh,
+                |buf| black_box(run(buf, expect)),
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Encoding.
 
@@ -313,6 +440,26 @@ fn check_encoded(who: &str, wire: &[u8], command: Command, headers: usize, body:
     }
 }
 
+/// Fills a MESSAGE builder by value, a `header` call per header, and puts it into `dst`.
+/// Never inlined (nor is the next one), so that callgrind can count one call:
+/// `--toggle-collect='peers::fill_*'`.
+#[inline(never)]
+fn fill_chained_put(headers: &[(&str, &str)], dst: &mut BytesMut) -> usize {
+    proto_builder(Command::Message, headers, JSON_BODY)
+        .put(dst)
+        .unwrap()
+}
+
+/// Fills a MESSAGE builder in place (`extend_headers`, `set_body`: the builder is never
+/// copied) and puts it into `dst`.
+#[inline(never)]
+fn fill_in_place_put(headers: &[(&str, &str)], dst: &mut BytesMut) -> usize {
+    let mut builder = FrameBuilder::new(Version::V1_2, Command::Message);
+    builder.extend_headers(headers).unwrap();
+    builder.set_body(JSON_BODY);
+    builder.put(dst).unwrap()
+}
+
 fn encode_message(c: &mut Criterion) {
     let w = common::message_470();
     let mut group = c.benchmark_group(format!("peers/encode/{}", w.name));
@@ -323,17 +470,32 @@ fn encode_message(c: &mut Criterion) {
     builder.put(&mut dst).unwrap();
     assert_eq!(&dst[..], &w.wire[..]);
     // Like for like with the peers below: the frame exists, only serializing is timed.
-    group.bench_function("stomp-proto FrameBuilder::put (builder filled outside timing)", |b| {
-        b.iter(|| {
-            dst.clear();
-            black_box(black_box(&builder).put(&mut dst).unwrap())
-        })
-    });
+    group.bench_function(
+        "stomp-proto FrameBuilder::put (builder filled outside timing)",
+        |b| {
+            b.iter(|| {
+                dst.clear();
+                black_box(black_box(&builder).put(&mut dst).unwrap())
+            })
+        },
+    );
+    dst.clear();
+    fill_chained_put(&MESSAGE_HEADERS, &mut dst);
+    assert_eq!(&dst[..], &w.wire[..]);
     group.bench_function("stomp-proto FrameBuilder filled + put", |b| {
         b.iter(|| {
             dst.clear();
-            let builder = proto_builder(Command::Message, black_box(&MESSAGE_HEADERS), JSON_BODY);
-            black_box(builder.put(&mut dst).unwrap())
+            black_box(fill_chained_put(black_box(&MESSAGE_HEADERS), &mut dst))
+        })
+    });
+    // The same, filled in place: no copy of the builder's 16 header slots per header.
+    dst.clear();
+    fill_in_place_put(&MESSAGE_HEADERS, &mut dst);
+    assert_eq!(&dst[..], &w.wire[..]);
+    group.bench_function("stomp-proto FrameBuilder filled in place + put", |b| {
+        b.iter(|| {
+            dst.clear();
+            black_box(fill_in_place_put(black_box(&MESSAGE_HEADERS), &mut dst))
         })
     });
     // Relaying: a parsed frame written back out, headers as they came.
@@ -397,12 +559,15 @@ fn encode_send(c: &mut Criterion) {
     let builder = proto_builder(Command::Send, &SEND_HEADERS, SEND_BODY);
     builder.put(&mut dst).unwrap();
     assert_eq!(&dst[..], &w.wire[..]);
-    group.bench_function("stomp-proto FrameBuilder::put (builder filled outside timing)", |b| {
-        b.iter(|| {
-            dst.clear();
-            black_box(black_box(&builder).put(&mut dst).unwrap())
-        })
-    });
+    group.bench_function(
+        "stomp-proto FrameBuilder::put (builder filled outside timing)",
+        |b| {
+            b.iter(|| {
+                dst.clear();
+                black_box(black_box(&builder).put(&mut dst).unwrap())
+            })
+        },
+    );
     group.bench_function("stomp-proto FrameBuilder filled + put", |b| {
         b.iter(|| {
             dst.clear();
@@ -477,5 +642,5 @@ fn encode_send(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode, encode_message, encode_send);
+criterion_group!(benches, decode, decode_stream, encode_message, encode_send);
 criterion_main!(benches);
