@@ -796,8 +796,9 @@ impl<'a, const N: usize> FrameBuilder<'a, N> {
     /// frame.extend_headers(&HEADERS).unwrap();
     /// frame.push_header("receipt", "r-1").unwrap();
     /// frame.set_body(b"hi");
-    /// let bytes = frame.to_vec().unwrap();
-    /// assert_eq!(bytes, b"SEND\ndestination:/queue/a\npriority:4\nreceipt:r-1\n\nhi\0");
+    /// let mut buf = [0u8; 64];
+    /// let n = frame.write_to(&mut buf).unwrap();
+    /// assert_eq!(&buf[..n], b"SEND\ndestination:/queue/a\npriority:4\nreceipt:r-1\n\nhi\0");
     /// ```
     pub fn extend_headers(&mut self, headers: &[(&'a str, &'a str)]) -> Result<(), SerializeError> {
         let slots = self
