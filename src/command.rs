@@ -90,6 +90,7 @@ impl Command {
     }
 
     /// Recognises a command line (without its end-of-line). Case-sensitive.
+    #[inline]
     pub fn parse(line: &[u8]) -> Option<Command> {
         Some(match line {
             b"SEND" => Command::Send,

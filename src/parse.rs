@@ -517,6 +517,7 @@ impl Parser {
     }
 
     /// Finds the body that starts at `start` and the frame's end just past its NUL.
+    #[inline(always)]
     fn body<'b>(
         &self,
         buf: &'b [u8],
@@ -536,6 +537,7 @@ impl Parser {
     /// Finds where the NUL that ends the body starting at `start` is, or must be (with
     /// `content-length`), once `buf` reaches it. `searched` counts body octets already known
     /// to hold no NUL, and is updated for the next call.
+    #[inline(always)]
     fn body_end(
         &self,
         buf: &[u8],
