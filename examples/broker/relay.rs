@@ -37,7 +37,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use stomp_proto::session::client::{Message as UpMessage, Receipt, SendOptions, SubscribeOptions};
 use stomp_proto::session::{
-    Client, ClientConfig, ClientEvent, Message, MessageId, Server, ServerEvent,
+    Client, ClientConfig, ClientEvent, Message, MessageId, Server, ServerEvent, SessionError,
 };
 use stomp_proto::time::Instant;
 use stomp_proto::{AckMode, HeartBeat, Value, Version, Versions};
@@ -255,6 +255,10 @@ fn as_pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect()
 }
+
+/// `Client::begin`, `Client::commit` or `Client::abort`.
+type TransactionFrame =
+    fn(&mut Client, Instant, &str, Receipt<'_>) -> Result<Option<String>, SessionError>;
 
 fn receipt_wanted(receipt: &Option<Bytes>) -> Receipt<'static> {
     if receipt.is_some() {
@@ -575,6 +579,25 @@ impl Relayed {
     }
 
     /// A call on the upstream session failed: tell the downstream client.
+    /// BEGIN, COMMIT or ABORT (`frame`: the client session's method for it), forwarded upstream
+    /// with the downstream receipt mapped.
+    fn transaction(
+        &mut self,
+        now: Instant,
+        frame: TransactionFrame,
+        transaction: &[u8],
+        receipt: Option<Bytes>,
+    ) {
+        let transaction = text(transaction);
+        let Some(client) = self.upstream(&receipt) else {
+            return;
+        };
+        match frame(client, now, &transaction, receipt_wanted(&receipt)) {
+            Ok(up) => self.track(up, receipt),
+            Err(e) => self.refused(e, &receipt),
+        }
+    }
+
     fn refused(&mut self, e: impl std::fmt::Display, receipt: &Option<Bytes>) {
         self.fail(&format!("relay: {e}"), receipt.as_deref());
     }
@@ -729,42 +752,15 @@ impl Relayed {
             ServerEvent::Begin {
                 transaction,
                 receipt,
-            } => {
-                let transaction = text(&transaction);
-                let Some(client) = self.upstream(&receipt) else {
-                    return;
-                };
-                match client.begin(now, &transaction, receipt_wanted(&receipt)) {
-                    Ok(up) => self.track(up, receipt),
-                    Err(e) => self.refused(e, &receipt),
-                }
-            }
+            } => self.transaction(now, Client::begin, &transaction, receipt),
             ServerEvent::Commit {
                 transaction,
                 receipt,
-            } => {
-                let transaction = text(&transaction);
-                let Some(client) = self.upstream(&receipt) else {
-                    return;
-                };
-                match client.commit(now, &transaction, receipt_wanted(&receipt)) {
-                    Ok(up) => self.track(up, receipt),
-                    Err(e) => self.refused(e, &receipt),
-                }
-            }
+            } => self.transaction(now, Client::commit, &transaction, receipt),
             ServerEvent::Abort {
                 transaction,
                 receipt,
-            } => {
-                let transaction = text(&transaction);
-                let Some(client) = self.upstream(&receipt) else {
-                    return;
-                };
-                match client.abort(now, &transaction, receipt_wanted(&receipt)) {
-                    Ok(up) => self.track(up, receipt),
-                    Err(e) => self.refused(e, &receipt),
-                }
-            }
+            } => self.transaction(now, Client::abort, &transaction, receipt),
             ServerEvent::Disconnect { receipt } => {
                 // Application messages sent before it are confirmed first.
                 if self.app_in_flight > 0 {
