@@ -23,7 +23,7 @@ use stomp_proto::{AckMode, Command, HeartBeat, Version, Versions};
 
 mod common;
 mod session_common;
-use session_common::{Chunk, Clock, Piece, Pool, Str, Wire};
+use session_common::{Chunk, Clock, Piece, Pool, Settle, Str, Wire};
 
 const SERVER_COMMANDS: [Command; 4] = [
     Command::Connected,
@@ -115,7 +115,7 @@ struct Harness {
 
 impl Harness {
     /// Takes everything the session has to say; returns whether it said anything.
-    fn drain(&mut self) -> bool {
+    fn take_all(&mut self) -> bool {
         let mut chunks = Vec::new();
         while let Some(chunk) = self.client.poll_transmit() {
             chunks.push(chunk);
@@ -187,27 +187,6 @@ impl Harness {
         }
     }
 
-    /// Drains, then runs the timer while it is due.
-    fn settle(&mut self) {
-        self.drain();
-        for _ in 0..4 {
-            let Some(deadline) = self.client.poll_timeout() else {
-                return;
-            };
-            if deadline > self.now {
-                return;
-            }
-            self.client.handle_timeout(self.now);
-            let did = self.drain();
-            let after = self.client.poll_timeout();
-            assert!(
-                did || after != Some(deadline),
-                "deadline {deadline:?} reached at {:?}, but handle_timeout did nothing",
-                self.now
-            );
-        }
-    }
-
     fn receipt(&self, arg: ReceiptArg<'_>) -> ReceiptOwned {
         match arg {
             ReceiptArg::None => ReceiptOwned::None,
@@ -236,6 +215,22 @@ impl ReceiptOwned {
             ReceiptOwned::Generated => Receipt::Generated,
             ReceiptOwned::Id(id) => Receipt::Id(id),
         }
+    }
+}
+
+
+impl Settle for Harness {
+    fn drain(&mut self) -> bool {
+        self.take_all()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.client.poll_timeout()
+    }
+    fn handle_timeout(&mut self) {
+        self.client.handle_timeout(self.now);
+    }
+    fn now(&self) -> Instant {
+        self.now
     }
 }
 

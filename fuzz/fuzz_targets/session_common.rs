@@ -356,3 +356,36 @@ impl Wire {
         commands
     }
 }
+
+/// A session under test with its clock: what `settle` needs of either side's harness.
+pub trait Settle {
+    /// Takes everything the session has to say; returns whether it said anything.
+    fn drain(&mut self) -> bool;
+    /// The session's earliest deadline.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// Runs the session's timer at the harness's clock.
+    fn handle_timeout(&mut self);
+    /// The harness's clock.
+    fn now(&self) -> Instant;
+
+    /// Drains, then runs the timer while it is due; a due deadline must do something.
+    fn settle(&mut self) {
+        self.drain();
+        for _ in 0..4 {
+            let Some(deadline) = self.poll_timeout() else {
+                return;
+            };
+            if deadline > self.now() {
+                return;
+            }
+            self.handle_timeout();
+            let did = self.drain();
+            let after = self.poll_timeout();
+            assert!(
+                did || after != Some(deadline),
+                "deadline {deadline:?} reached at {:?}, but handle_timeout did nothing",
+                self.now()
+            );
+        }
+    }
+}
