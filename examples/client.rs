@@ -10,59 +10,37 @@
 //! Works against the demo broker and against RabbitMQ (whose `host` header names a virtual
 //! host, `/` by default).
 
+#[path = "support/args.rs"]
+mod args;
 #[path = "support/blocking.rs"]
 mod blocking;
+
+use args::{number, Target};
 
 use std::collections::VecDeque;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use stomp_proto::session::client::{Message, Receipt, SendOptions, SubscribeOptions};
-use stomp_proto::session::{ClientConfig, ClientEvent};
-use stomp_proto::{AckMode, HeartBeat, Version, Versions};
+use stomp_proto::session::ClientEvent;
+use stomp_proto::{AckMode, HeartBeat, Version};
 
 struct Args {
-    addr: String,
-    login: Option<(String, String)>,
-    vhost: String,
-    version: Option<Version>,
-    destination: String,
+    target: Target,
     count: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        addr: "127.0.0.1:61613".into(),
-        login: None,
-        vhost: "/".into(),
-        version: None,
-        destination: "/queue/demo".into(),
-        count: 3,
-    };
-    let (mut login, mut passcode) = (None, None);
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--addr" => args.addr = value()?,
-            "--login" => login = Some(value()?),
-            "--passcode" => passcode = Some(value()?),
-            "--vhost" => args.vhost = value()?,
-            "--destination" => args.destination = value()?,
-            "--count" => args.count = value()?.parse().map_err(|e| format!("--count: {e}"))?,
-            "--version" => {
-                let v = value()?;
-                args.version =
-                    Some(Version::parse(v.as_bytes()).ok_or(format!("unknown version {v}"))?);
-            }
+    let mut count = 3;
+    let target = Target::parse("/queue/demo".into(), |flag, value| {
+        match flag {
+            "--count" => count = number(flag, value()?)?,
             "-h" | "--help" => return Err("see the header of examples/client.rs".into()),
-            other => return Err(format!("unknown argument {other}")),
+            _ => return Ok(false),
         }
-    }
-    if let Some(login) = login {
-        args.login = Some((login, passcode.unwrap_or_default()));
-    }
-    Ok(args)
+        Ok(true)
+    })?;
+    Ok(Args { target, count })
 }
 
 fn main() -> ExitCode {
@@ -77,21 +55,18 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
-    let mut config = ClientConfig::new(&args.vhost).heart_beat(HeartBeat::new(5_000, 5_000));
-    if let Some(version) = args.version {
-        config = config.accept_versions(Versions::EMPTY.with(version));
-    }
-    if let Some((login, passcode)) = &args.login {
-        config = config.login(login, passcode);
-    }
-    let (mut conn, connected) = blocking::Connection::open(&args.addr, config)?;
+    let config = args
+        .target
+        .config()
+        .heart_beat(HeartBeat::new(5_000, 5_000));
+    let (mut conn, connected) = blocking::Connection::open(&args.target.addr, config)?;
     let ClientEvent::Connected(connected) = connected else {
         unreachable!()
     };
     let version = connected.version();
     println!(
         "connected to {} with STOMP {version}, server {:?}, heart-beats {:?}",
-        args.addr,
+        args.target.addr,
         connected
             .server()
             .map(|s| String::from_utf8_lossy(s.raw()).into_owned()),
@@ -107,11 +82,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let now = conn.now();
     let sub = conn.client.subscribe(
         now,
-        &args.destination,
+        &args.target.destination,
         SubscribeOptions::new().ack(ack).receipt(),
     )?;
     conn.flush()?;
-    println!("subscribed to {} as {} ({ack})", args.destination, sub.id);
+    println!(
+        "subscribed to {} as {} ({ack})",
+        args.target.destination, sub.id
+    );
     // Messages may overtake receipts: keep them until their turn.
     let mut messages = VecDeque::new();
     expect_receipt(&mut conn, wait, &mut messages)?;
@@ -121,7 +99,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let now = conn.now();
         conn.client.send(
             now,
-            &args.destination,
+            &args.target.destination,
             body.as_bytes(),
             SendOptions::new().text().receipt(),
         )?;

@@ -9,63 +9,42 @@
 //! Run it against the demo broker and against RabbitMQ's STOMP plugin with the same load to
 //! compare them (see the README). Not run by CI: it measures, it does not test.
 
+#[path = "support/args.rs"]
+mod args;
 #[path = "support/blocking.rs"]
 mod blocking;
+
+use args::{number, Target};
 
 use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use stomp_proto::session::client::{SendOptions, SubscribeOptions};
-use stomp_proto::session::{ClientConfig, ClientEvent};
+use stomp_proto::session::ClientEvent;
 
 struct Args {
-    addr: String,
-    login: Option<(String, String)>,
-    vhost: String,
+    target: Target,
     messages: usize,
     size: usize,
-    destination: String,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        addr: "127.0.0.1:61613".into(),
-        login: None,
-        vhost: "/".into(),
-        messages: 200_000,
-        size: 200,
-        destination: format!("/queue/throughput-{}", std::process::id()),
-    };
-    let (mut login, mut passcode) = (None, None);
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--addr" => args.addr = value()?,
-            "--login" => login = Some(value()?),
-            "--passcode" => passcode = Some(value()?),
-            "--vhost" => args.vhost = value()?,
-            "--destination" => args.destination = value()?,
-            "--messages" => {
-                args.messages = value()?.parse().map_err(|e| format!("--messages: {e}"))?
-            }
-            "--size" => args.size = value()?.parse().map_err(|e| format!("--size: {e}"))?,
-            other => return Err(format!("unknown argument {other}")),
+    let (mut messages, mut size) = (200_000, 200);
+    let destination = format!("/queue/throughput-{}", std::process::id());
+    let target = Target::parse(destination, |flag, value| {
+        match flag {
+            "--messages" => messages = number(flag, value()?)?,
+            "--size" => size = number(flag, value()?)?,
+            _ => return Ok(false),
         }
-    }
-    if let Some(login) = login {
-        args.login = Some((login, passcode.unwrap_or_default()));
-    }
-    Ok(args)
-}
-
-fn config(args: &Args) -> ClientConfig {
-    let config = ClientConfig::new(&args.vhost);
-    match &args.login {
-        Some((login, passcode)) => config.login(login, passcode),
-        None => config,
-    }
+        Ok(true)
+    })?;
+    Ok(Args {
+        target,
+        messages,
+        size,
+    })
 }
 
 fn main() -> ExitCode {
@@ -80,12 +59,13 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
-    let (mut subscriber, _) = blocking::Connection::open(&args.addr, config(&args))?;
+    let (mut subscriber, _) = blocking::Connection::open(&args.target.addr, args.target.config())?;
     let now = subscriber.now();
-    let sub =
-        subscriber
-            .client
-            .subscribe(now, &args.destination, SubscribeOptions::new().receipt())?;
+    let sub = subscriber.client.subscribe(
+        now,
+        &args.target.destination,
+        SubscribeOptions::new().receipt(),
+    )?;
     subscriber.flush()?;
     match subscriber.next_event(Duration::from_secs(10))? {
         ClientEvent::Receipt { .. } => {}
@@ -93,10 +73,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let _ = sub;
 
-    let (mut publisher, _) = blocking::Connection::open(&args.addr, config(&args))?;
+    let (mut publisher, _) = blocking::Connection::open(&args.target.addr, args.target.config())?;
     let body = vec![b'x'; args.size];
     let total = args.messages;
-    let destination = args.destination.clone();
+    let destination = args.target.destination.clone();
     let start = Instant::now();
     let sender = thread::spawn(move || -> Result<Connection, String> {
         for i in 0..total {
@@ -128,7 +108,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let rate = total as f64 / elapsed.as_secs_f64();
     println!(
         "{} messages of {} bytes through {} in {:.2?}: {:.0} messages/s",
-        total, args.size, args.addr, elapsed, rate
+        total, args.size, args.target.addr, elapsed, rate
     );
     Ok(())
 }

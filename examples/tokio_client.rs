@@ -13,14 +13,19 @@
 //! `--idle MS` keeps the connection quiet for that long before disconnecting, so the
 //! heart-beats can be watched (`--heart-beat` sets both directions, in milliseconds).
 
+#[path = "support/args.rs"]
+mod args;
+
 use std::collections::VecDeque;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use args::{number, Target};
+
 use stomp_proto::session::client::{Message, Receipt, SendOptions, SubscribeOptions};
 use stomp_proto::session::{Client, ClientConfig, ClientEvent};
 use stomp_proto::time::Instant;
-use stomp_proto::{AckMode, HeartBeat, Version, Versions};
+use stomp_proto::{AckMode, HeartBeat, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -118,54 +123,29 @@ impl Connection {
 }
 
 struct Args {
-    addr: String,
-    login: Option<(String, String)>,
-    vhost: String,
-    version: Option<Version>,
-    destination: String,
+    target: Target,
     count: usize,
     heart_beat: u32,
     idle: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        addr: "127.0.0.1:61613".into(),
-        login: None,
-        vhost: "/".into(),
-        version: None,
-        destination: "/queue/demo".into(),
-        count: 3,
-        heart_beat: 1_000,
-        idle: 3_000,
-    };
-    let (mut login, mut passcode) = (None, None);
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--addr" => args.addr = value()?,
-            "--login" => login = Some(value()?),
-            "--passcode" => passcode = Some(value()?),
-            "--vhost" => args.vhost = value()?,
-            "--destination" => args.destination = value()?,
-            "--count" => args.count = value()?.parse().map_err(|e| format!("--count: {e}"))?,
-            "--heart-beat" => {
-                args.heart_beat = value()?.parse().map_err(|e| format!("--heart-beat: {e}"))?
-            }
-            "--idle" => args.idle = value()?.parse().map_err(|e| format!("--idle: {e}"))?,
-            "--version" => {
-                let v = value()?;
-                args.version =
-                    Some(Version::parse(v.as_bytes()).ok_or(format!("unknown version {v}"))?);
-            }
-            other => return Err(format!("unknown argument {other}")),
+    let (mut count, mut heart_beat, mut idle) = (3, 1_000, 3_000);
+    let target = Target::parse("/queue/demo".into(), |flag, value| {
+        match flag {
+            "--count" => count = number(flag, value()?)?,
+            "--heart-beat" => heart_beat = number(flag, value()?)?,
+            "--idle" => idle = number(flag, value()?)?,
+            _ => return Ok(false),
         }
-    }
-    if let Some(login) = login {
-        args.login = Some((login, passcode.unwrap_or_default()));
-    }
-    Ok(args)
+        Ok(true)
+    })?;
+    Ok(Args {
+        target,
+        count,
+        heart_beat,
+        idle,
+    })
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -181,22 +161,16 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), String> {
     let args = parse_args()?;
-    let mut config =
-        ClientConfig::new(&args.vhost).heart_beat(HeartBeat::new(args.heart_beat, args.heart_beat));
-    if let Some(version) = args.version {
-        config = config.accept_versions(Versions::EMPTY.with(version));
-    }
-    if let Some((login, passcode)) = &args.login {
-        config = config.login(login, passcode);
-    }
-    let (mut conn, connected) = Connection::open(&args.addr, config).await?;
+    let heart_beat = HeartBeat::new(args.heart_beat, args.heart_beat);
+    let config = args.target.config().heart_beat(heart_beat);
+    let (mut conn, connected) = Connection::open(&args.target.addr, config).await?;
     let ClientEvent::Connected(connected) = connected else {
         unreachable!()
     };
     let version = connected.version();
     println!(
         "connected to {} with STOMP {version}; heart-beats (send, expect): {:?}",
-        args.addr,
+        args.target.addr,
         connected.heart_beat_intervals()
     );
 
@@ -211,14 +185,17 @@ async fn run() -> Result<(), String> {
         .client
         .subscribe(
             now,
-            &args.destination,
+            &args.target.destination,
             SubscribeOptions::new().ack(ack).receipt(),
         )
         .map_err(|e| e.to_string())?;
     conn.flush().await?;
     let mut messages: VecDeque<Message> = VecDeque::new();
     await_receipt(&mut conn, sub.receipt.as_deref(), &mut messages, wait).await?;
-    println!("subscribed to {} as {} ({ack})", args.destination, sub.id);
+    println!(
+        "subscribed to {} as {} ({ack})",
+        args.target.destination, sub.id
+    );
 
     for i in 0..args.count {
         let body = format!("hello {i}");
@@ -227,7 +204,7 @@ async fn run() -> Result<(), String> {
             .client
             .send(
                 now,
-                &args.destination,
+                &args.target.destination,
                 body.as_bytes(),
                 SendOptions::new().text().receipt(),
             )
