@@ -19,7 +19,7 @@ use libfuzzer_sys::fuzz_target;
 use stomp_proto::session::client::{Message, Receipt, SendOptions, SubscribeOptions};
 use stomp_proto::session::{Client, ClientConfig, ClientEvent};
 use stomp_proto::time::Instant;
-use stomp_proto::{AckMode, Command, HeartBeat, Version, Versions};
+use stomp_proto::{AckMode, Command, HeartBeat, Version};
 
 mod common;
 mod session_common;
@@ -218,7 +218,6 @@ impl ReceiptOwned {
     }
 }
 
-
 impl Settle for Harness {
     fn drain(&mut self) -> bool {
         self.take_all()
@@ -235,16 +234,7 @@ impl Settle for Harness {
 }
 
 fn config(c: &Config<'_>) -> ClientConfig {
-    let mut versions = Versions::EMPTY;
-    for (i, v) in Version::ALL.into_iter().enumerate() {
-        if c.versions & (1 << i) != 0 {
-            versions = versions.with(v);
-        }
-    }
-    // Bit 3 clear: all versions (the common case).
-    if c.versions & 8 == 0 {
-        versions = Versions::ALL;
-    }
+    let versions = session_common::versions(c.versions);
     let mut config = ClientConfig::new(c.host)
         .accept_versions(versions)
         .heart_beat(HeartBeat::new(c.heart_beat.0, c.heart_beat.1))

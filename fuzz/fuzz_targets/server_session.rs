@@ -21,7 +21,7 @@ use libfuzzer_sys::fuzz_target;
 use stomp_proto::session::server::Message;
 use stomp_proto::session::{Server, ServerConfig, ServerEvent};
 use stomp_proto::time::{Duration, Instant};
-use stomp_proto::{Command, HeartBeat, Version, Versions};
+use stomp_proto::{Command, HeartBeat, Version};
 
 mod common;
 mod session_common;
@@ -189,7 +189,6 @@ impl Harness {
     }
 }
 
-
 impl Settle for Harness {
     fn drain(&mut self) -> bool {
         self.take_all()
@@ -206,15 +205,7 @@ impl Settle for Harness {
 }
 
 fn config(c: &Config<'_>) -> ServerConfig {
-    let mut versions = Versions::EMPTY;
-    for (i, v) in Version::ALL.into_iter().enumerate() {
-        if c.versions & (1 << i) != 0 {
-            versions = versions.with(v);
-        }
-    }
-    if c.versions & 8 == 0 {
-        versions = Versions::ALL;
-    }
+    let versions = session_common::versions(c.versions);
     // Small maxima, so that the fuzzer reaches them; 255 stands for the default.
     let max = |m: u8, default: usize| {
         if m == 255 {

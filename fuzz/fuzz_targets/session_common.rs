@@ -389,3 +389,18 @@ pub trait Settle {
         }
     }
 }
+
+/// The versions a fuzzed configuration accepts: bits 0-2 pick 1.0, 1.1, 1.2 when bit 3 is
+/// set; with bit 3 clear, all of them (the common case).
+pub fn versions(bits: u8) -> stomp_proto::Versions {
+    if bits & 8 == 0 {
+        return stomp_proto::Versions::ALL;
+    }
+    let mut versions = stomp_proto::Versions::EMPTY;
+    for (i, v) in Version::ALL.into_iter().enumerate() {
+        if bits & (1 << i) != 0 {
+            versions = versions.with(v);
+        }
+    }
+    versions
+}
