@@ -717,7 +717,15 @@ impl Scan {
             Quick::Nul => 0,
         };
         let from = self.start + self.searched;
-        if find(byte, buf.get(from..).unwrap_or_default()).is_some() {
+        let fresh = buf.get(from..).unwrap_or_default();
+        // Reads of a few octets (a frame trickling in) are searched inline; longer ones with
+        // `find`.
+        let hit = if fresh.len() <= 8 {
+            fresh.iter().any(|&b| b == byte)
+        } else {
+            find(byte, fresh).is_some()
+        };
+        if hit {
             return false;
         }
         self.searched = buf.len().max(from) - self.start;
