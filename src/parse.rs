@@ -721,7 +721,7 @@ impl Scan {
         // Reads of a few octets (a frame trickling in) are searched inline; longer ones with
         // `find`.
         let hit = if fresh.len() <= 8 {
-            fresh.iter().any(|&b| b == byte)
+            fresh.contains(&byte)
         } else {
             find(byte, fresh).is_some()
         };

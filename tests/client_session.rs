@@ -125,6 +125,49 @@ fn closed_with_protocol_error(client: &mut Client) -> ProtocolError {
 // --- connecting ------------------------------------------------------------------------------
 
 #[test]
+fn connect_timeout_closes_when_connected_never_comes() {
+    let mut client = Client::new(ClientConfig::new("h").connect_timeout(ms(3000)));
+    assert_eq!(client.poll_timeout(), None);
+    client.connect(T0 + ms(10)).unwrap();
+    let _ = transmitted(&mut client);
+    assert_eq!(client.poll_timeout(), Some(T0 + ms(3010)));
+    // Bytes that are not CONNECTED (a heart-beat, half a frame) do not stop the clock.
+    client.handle_input(T0 + ms(1000), b"\nCONNEC");
+    assert_eq!(client.poll_timeout(), Some(T0 + ms(3010)));
+    client.handle_timeout(T0 + ms(3009));
+    assert!(events(&mut client).is_empty());
+    assert_eq!(client.state(), ClientState::Connecting);
+    client.handle_timeout(T0 + ms(3010));
+    assert_eq!(events(&mut client), [ClientEvent::ConnectTimeout]);
+    assert!(client.is_closed());
+    assert_eq!(client.poll_timeout(), None);
+    assert_eq!(client.poll_transmit(), None);
+    // The rest of CONNECTED, late, is ignored.
+    client.handle_input(T0 + ms(3100), b"TED\nversion:1.2\n\n\0");
+    assert!(events(&mut client).is_empty());
+}
+
+#[test]
+fn connected_in_time_ends_the_connect_timeout() {
+    let config = ClientConfig::new("h")
+        .connect_timeout(ms(3000))
+        .disconnect_timeout(ms(100));
+    let mut client = Client::new(config);
+    client.connect(T0).unwrap();
+    let _ = transmitted(&mut client);
+    client.handle_input(T0 + ms(2999), b"CONNECTED\nversion:1.2\n\n\0");
+    assert!(matches!(
+        events(&mut client).as_slice(),
+        [ClientEvent::Connected(_)]
+    ));
+    // No heart-beats negotiated: nothing is due, ever.
+    assert_eq!(client.poll_timeout(), None);
+    client.handle_timeout(T0 + ms(60_000));
+    assert!(events(&mut client).is_empty());
+    assert!(client.is_connected());
+}
+
+#[test]
 fn connect_frame_carries_versions_host_credentials_and_heart_beat() {
     let config = ClientConfig::new("stomp.github.org")
         .login("guest", "pass:word")
@@ -1172,6 +1215,53 @@ fn a_silent_server_during_disconnect_is_still_declared_dead() {
     let _ = transmitted(&mut client);
     client.handle_timeout(T0 + ms(1500));
     assert_eq!(events(&mut client), [ClientEvent::HeartBeatTimeout]);
+}
+
+#[test]
+fn disconnect_timeout_closes_when_the_receipt_never_comes() {
+    let config = ClientConfig::new("h").disconnect_timeout(ms(2000));
+    let mut client = connected_with(config, b"CONNECTED\nversion:1.2\n\n\0");
+    // The timeout only runs once DISCONNECT is sent.
+    assert_eq!(client.poll_timeout(), None);
+    client.disconnect(T0 + ms(100)).unwrap();
+    let _ = transmitted(&mut client);
+    assert_eq!(client.poll_timeout(), Some(T0 + ms(2100)));
+    client.handle_timeout(T0 + ms(2099));
+    assert!(events(&mut client).is_empty());
+    assert_eq!(client.state(), ClientState::Disconnecting);
+    client.handle_timeout(T0 + ms(2100));
+    assert_eq!(events(&mut client), [ClientEvent::DisconnectTimeout]);
+    assert!(client.is_closed());
+    assert_eq!(client.poll_timeout(), None);
+    assert_eq!(client.poll_transmit(), None);
+}
+
+#[test]
+fn disconnect_timeout_is_the_earlier_of_it_and_the_servers_silence() {
+    let config = ClientConfig::new("h")
+        .heart_beat(HeartBeat::new(0, 1000))
+        .grace_percent(150)
+        .disconnect_timeout(ms(5000));
+    let mut client = connected_with(config, b"CONNECTED\nversion:1.2\nheart-beat:1000,0\n\n\0");
+    let receipt = client.disconnect(T0).unwrap();
+    let _ = transmitted(&mut client);
+    // The server's beats are due first, and keep it alive; then the receipt's wait ends.
+    assert_eq!(client.poll_timeout(), Some(T0 + ms(1500)));
+    for k in 1..=4 {
+        client.handle_input(T0 + ms(k * 1000), b"\n");
+    }
+    assert_eq!(client.poll_timeout(), Some(T0 + ms(5000)));
+    // A receipt in time: Disconnected, and the timeout never fires.
+    let receipt_frame = format!("RECEIPT\nreceipt-id:{receipt}\n\n\0");
+    client.handle_input(T0 + ms(4999), receipt_frame.as_bytes());
+    assert_eq!(
+        events(&mut client),
+        [ClientEvent::Disconnected {
+            receipt_id: receipt
+        }]
+    );
+    client.handle_timeout(T0 + ms(5000));
+    assert!(events(&mut client).is_empty());
 }
 
 // --- misuse ------------------------------------------------------------------------------------

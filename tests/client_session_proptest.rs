@@ -99,8 +99,16 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn config() -> impl Strategy<Value = (Versions, ClientConfig)> {
-    (1u8..8, 0u32..3000, 0u32..3000, any::<bool>(), 100u32..300).prop_map(
-        |(bits, cx, cy, stomp, grace)| {
+    let timeouts = (prop::option::of(0u64..5000), prop::option::of(0u64..5000));
+    (
+        1u8..8,
+        0u32..3000,
+        0u32..3000,
+        any::<bool>(),
+        100u32..300,
+        timeouts,
+    )
+        .prop_map(|(bits, cx, cy, stomp, grace, (connect, disconnect))| {
             let versions: Versions = Version::ALL
                 .into_iter()
                 .enumerate()
@@ -112,9 +120,16 @@ fn config() -> impl Strategy<Value = (Versions, ClientConfig)> {
                 .heart_beat(HeartBeat::new(cx, cy))
                 .stomp_command(stomp)
                 .grace_percent(grace);
+            let config = match connect {
+                Some(ms) => config.connect_timeout(Duration::from_millis(ms)),
+                None => config,
+            };
+            let config = match disconnect {
+                Some(ms) => config.disconnect_timeout(Duration::from_millis(ms)),
+                None => config,
+            };
             (versions, config)
-        },
-    )
+        })
 }
 
 /// Decodes everything the client transmits, checking it is whole, valid client frames.
@@ -235,6 +250,8 @@ proptest! {
                     ClientEvent::Disconnected { .. }
                     | ClientEvent::Error(_)
                     | ClientEvent::HeartBeatTimeout
+                    | ClientEvent::ConnectTimeout
+                    | ClientEvent::DisconnectTimeout
                     | ClientEvent::ProtocolError(_) => closed_seen = true,
                     _ => {}
                 }

@@ -91,6 +91,7 @@ impl RelayConfig {
             .login(&self.login, &self.passcode)
             .accept_versions(Versions::EMPTY.with(Version::V1_1).with(Version::V1_2))
             .heart_beat(HeartBeat::new(self.heart_beat_ms, self.heart_beat_ms))
+            .connect_timeout(self.connect_timeout)
     }
 }
 
@@ -350,7 +351,6 @@ async fn serve(
     };
     let connect_deadline = tokio::time::Instant::now() + shared.settings.connect_timeout;
     let mut leg: Option<Leg> = None;
-    let mut up_connect_deadline: Option<tokio::time::Instant> = None;
     let mut read_buf = BytesMut::new();
     loop {
         conn.drain();
@@ -363,8 +363,6 @@ async fn serve(
                         Ok(()) => {
                             leg = Some(opened);
                             conn.client = Some(client);
-                            up_connect_deadline =
-                                Some(tokio::time::Instant::now() + relay.config.connect_timeout);
                         }
                         Err(e) => conn.fail(&format!("cannot connect upstream: {e}"), None),
                     }
@@ -407,7 +405,6 @@ async fn serve(
         ];
         if !conn.accepted {
             deadlines.push(Some(connect_deadline));
-            deadlines.push(up_connect_deadline);
         }
         let deadline = earliest(&deadlines);
         tokio::select! {
@@ -446,10 +443,6 @@ async fn serve(
                 let clock = tokio::time::Instant::now();
                 if !conn.accepted && clock >= connect_deadline {
                     conn.transport_closed("no CONNECT in time".into());
-                } else if !conn.accepted && up_connect_deadline.is_some_and(|d| clock >= d) {
-                    up_connect_deadline = None;
-                    leg = None;
-                    conn.upstream_lost("no CONNECTED from the upstream broker in time");
                 } else {
                     conn.server.handle_timeout(now);
                     if let Some(client) = &mut conn.client {
@@ -883,6 +876,9 @@ impl Relayed {
                 }
             }
             ClientEvent::HeartBeatTimeout => self.upstream_lost("heart-beat timeout"),
+            ClientEvent::ConnectTimeout => {
+                self.upstream_lost("no CONNECTED from the upstream broker in time")
+            }
             ClientEvent::ProtocolError(e) => {
                 self.upstream_lost(&format!("protocol error from the upstream broker: {e:?}"))
             }
@@ -968,7 +964,6 @@ struct System {
     leg: Option<Leg>,
     client: Option<Client>,
     /// CONNECTED must arrive by then.
-    connect_deadline: Option<tokio::time::Instant>,
     /// Requests that arrived while the session was being opened.
     waiting: VecDeque<SystemRequest>,
     in_flight: HashMap<u64, InFlight>,
@@ -992,7 +987,6 @@ impl System {
         let _ = self.state.send(false);
         self.client = None;
         self.leg = None;
-        self.connect_deadline = None;
         let message =
             format!("the relay's system connection to the upstream broker was lost: {why}");
         for (_, flight) in self.in_flight.drain() {
@@ -1083,6 +1077,7 @@ impl System {
                     lost = Some(format!("upstream ERROR: {message}"));
                 }
                 ClientEvent::HeartBeatTimeout => lost = Some("heart-beat timeout".into()),
+                ClientEvent::ConnectTimeout => lost = Some("no CONNECTED in time".into()),
                 ClientEvent::ProtocolError(e) => lost = Some(format!("protocol error: {e:?}")),
                 ClientEvent::Disconnected { .. } => lost = Some("disconnected".into()),
                 _ => {}
@@ -1091,7 +1086,6 @@ impl System {
         if connected {
             println!("relay: system connection to {} up", self.config.addr);
             self.backoff = self.config.min_backoff;
-            self.connect_deadline = None;
             let _ = self.state.send(true);
         }
         for receipt_id in confirmed {
@@ -1139,8 +1133,6 @@ impl System {
                     Ok(()) => {
                         self.leg = Some(leg);
                         self.client = Some(client);
-                        self.connect_deadline =
-                            Some(tokio::time::Instant::now() + self.config.connect_timeout);
                     }
                     Err(e) => {
                         println!("relay: system connection: {e}");
@@ -1174,7 +1166,6 @@ async fn system_task(
         retry_at: Some(tokio::time::Instant::now()),
         leg: None,
         client: None,
-        connect_deadline: None,
         waiting: VecDeque::new(),
         in_flight: HashMap::new(),
         receipts: HashMap::new(),
@@ -1194,7 +1185,6 @@ async fn system_task(
                 .map(|i| {
                     tokio::time::Instant::from_std(origin + Duration::from_micros(i.total_micros()))
                 }),
-            system.connect_deadline,
             system.retry_at,
         ]);
         tokio::select! {
@@ -1225,8 +1215,6 @@ async fn system_task(
                 if system.retry_at.is_some_and(|r| clock >= r) {
                     system.retry_at = None;
                     system.connect().await;
-                } else if system.connect_deadline.is_some_and(|d| clock >= d) {
-                    system.lost("no CONNECTED in time");
                 } else {
                     let now = system.now();
                     if let Some(client) = &mut system.client {

@@ -18,7 +18,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use stomp_proto::session::client::{Message, Receipt, SendOptions, SubscribeOptions};
 use stomp_proto::session::{Client, ClientConfig, ClientEvent};
-use stomp_proto::time::Instant;
+use stomp_proto::time::{Duration, Instant};
 use stomp_proto::{AckMode, Command, HeartBeat, Version};
 
 mod common;
@@ -42,6 +42,8 @@ struct Config<'a> {
     stomp_command: bool,
     headers: Vec<(&'a str, &'a str)>,
     limits: u8,
+    /// Connect and disconnect timeouts, in milliseconds.
+    timeouts: (Option<u16>, Option<u16>),
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -180,6 +182,8 @@ impl Harness {
             ClientEvent::Disconnected { .. }
             | ClientEvent::Error(_)
             | ClientEvent::HeartBeatTimeout
+            | ClientEvent::ConnectTimeout
+            | ClientEvent::DisconnectTimeout
             | ClientEvent::ProtocolError(_) => {
                 assert!(self.client.is_closed(), "a closing event, but not closed");
             }
@@ -243,6 +247,12 @@ fn config(c: &Config<'_>) -> ClientConfig {
         .limits(common::LIMITS[usize::from(c.limits & 3)]);
     if let Some((login, passcode)) = c.login {
         config = config.login(login, passcode);
+    }
+    if let Some(ms) = c.timeouts.0 {
+        config = config.connect_timeout(Duration::from_millis(ms.into()));
+    }
+    if let Some(ms) = c.timeouts.1 {
+        config = config.disconnect_timeout(Duration::from_millis(ms.into()));
     }
     for &(name, value) in &c.headers {
         config = config.header(name, value);

@@ -157,6 +157,8 @@ pub struct ClientConfig {
     stomp_command: bool,
     headers: Vec<(String, String)>,
     limits: Limits,
+    connect_timeout: Option<Duration>,
+    disconnect_timeout: Option<Duration>,
 }
 
 impl ClientConfig {
@@ -173,6 +175,8 @@ impl ClientConfig {
             stomp_command: false,
             headers: Vec::new(),
             limits: Limits::DEFAULT,
+            connect_timeout: None,
+            disconnect_timeout: None,
         }
     }
 
@@ -214,6 +218,38 @@ impl ClientConfig {
     #[must_use]
     pub fn grace_percent(mut self, percent: u32) -> ClientConfig {
         self.grace_percent = percent;
+        self
+    }
+
+    /// How long to wait for CONNECTED after [`Client::connect`]: when it has not arrived by
+    /// then, the session closes with [`ClientEvent::ConnectTimeout`]. None by default (heart-
+    /// beats only start after CONNECTED, so without it a server that accepts the transport
+    /// but never answers keeps the client waiting until the transport gives up).
+    ///
+    /// ```
+    /// use stomp_proto::session::{Client, ClientConfig, ClientEvent};
+    /// use stomp_proto::time::{Duration, Instant};
+    ///
+    /// let mut client = Client::new(ClientConfig::new("/").connect_timeout(Duration::from_millis(5_000)));
+    /// client.connect(Instant::ZERO).unwrap();
+    /// assert_eq!(client.poll_timeout(), Some(Instant::from_millis(5_000)));
+    ///
+    /// client.handle_timeout(Instant::from_millis(5_000));
+    /// assert!(matches!(client.poll_event(), Some(ClientEvent::ConnectTimeout)));
+    /// assert!(client.is_closed());
+    /// ```
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> ClientConfig {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// How long to wait for the RECEIPT of DISCONNECT after [`Client::disconnect`]: when it
+    /// has not arrived by then, the session closes with [`ClientEvent::DisconnectTimeout`]
+    /// (the server may not have everything the client sent). None by default.
+    #[must_use]
+    pub fn disconnect_timeout(mut self, timeout: Duration) -> ClientConfig {
+        self.disconnect_timeout = Some(timeout);
         self
     }
 
@@ -639,6 +675,13 @@ pub enum ClientEvent {
     /// Nothing at all came from the server for the negotiated interval times the grace
     /// percentage: it is declared dead. The session is closed.
     HeartBeatTimeout,
+    /// CONNECTED did not arrive within [`ClientConfig::connect_timeout`]. The session is
+    /// closed.
+    ConnectTimeout,
+    /// The RECEIPT of DISCONNECT did not arrive within
+    /// [`ClientConfig::disconnect_timeout`]: the server may not have everything the client
+    /// sent. The session is closed.
+    DisconnectTimeout,
     /// The server's bytes broke the protocol. The session is closed.
     ProtocolError(ProtocolError),
 }
@@ -696,6 +739,8 @@ pub struct Client {
     transactions: BTreeSet<String>,
     receipts: Vec<PendingReceipt>,
     disconnect_receipt: Option<String>,
+    /// When waiting for CONNECTED, or for DISCONNECT's RECEIPT, stops (as configured).
+    wait_deadline: Option<Instant>,
     next_subscription: u64,
     next_receipt: u64,
 }
@@ -722,6 +767,7 @@ impl Client {
             transactions: BTreeSet::new(),
             receipts: Vec::new(),
             disconnect_receipt: None,
+            wait_deadline: None,
             next_subscription: 0,
             next_receipt: 0,
         }
@@ -782,6 +828,7 @@ impl Client {
             .frame(self.version, command, headers.as_slice(), b"")?;
         self.heart_beats = HeartBeats::new(self.config.grace(), now);
         self.state = ClientState::Connecting;
+        self.wait_deadline = self.config.connect_timeout.map(|t| now + t);
         Ok(())
     }
 
@@ -844,6 +891,15 @@ impl Client {
     /// the negotiated interval, or declares the server dead (then the session is closed)
     /// when nothing arrived within the grace window. Calling it early does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.wait_deadline.is_some_and(|deadline| deadline <= now) {
+            match self.state {
+                ClientState::Connecting => return self.close_with(ClientEvent::ConnectTimeout),
+                ClientState::Disconnecting => {
+                    return self.close_with(ClientEvent::DisconnectTimeout)
+                }
+                _ => {}
+            }
+        }
         if !matches!(
             self.state,
             ClientState::Connected | ClientState::Disconnecting
@@ -879,8 +935,13 @@ impl Client {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
-            ClientState::Connected | ClientState::Disconnecting => self.heart_beats.deadline(),
-            _ => None,
+            ClientState::Connecting => self.wait_deadline,
+            ClientState::Connected => self.heart_beats.deadline(),
+            ClientState::Disconnecting => match (self.heart_beats.deadline(), self.wait_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            ClientState::Idle | ClientState::Closed => None,
         }
     }
 
@@ -1164,6 +1225,7 @@ impl Client {
         self.state = ClientState::Disconnecting;
         self.transactions.clear();
         self.disconnect_receipt = Some(receipt.clone());
+        self.wait_deadline = self.config.disconnect_timeout.map(|t| now + t);
         Ok(receipt)
     }
 
@@ -1358,6 +1420,7 @@ impl Client {
         self.decoder.set_version(version);
         self.heart_beats.start(send_every, expect_every, now);
         self.state = ClientState::Connected;
+        self.wait_deadline = None;
         self.events.push_back(ClientEvent::Connected(Connected {
             frame,
             version,
@@ -1436,6 +1499,7 @@ impl Client {
         self.transactions.clear();
         self.receipts.clear();
         self.disconnect_receipt = None;
+        self.wait_deadline = None;
     }
 }
 
