@@ -314,11 +314,17 @@ impl Parser {
         let block_start = pos;
         let mut count = 0;
         let mut content_length = None;
+        // What `window` computes for every line, less the line's own start.
+        let reach = buf.len().min(limits.max_frame_len);
+        let line_room = limits.max_header_line_len.saturating_add(2);
         loop {
             if pos > limits.max_frame_len {
                 return Err(ParseError::FrameTooLarge);
             }
-            let Some((line, next, colon)) = self.header_line(buf, pos)? else {
+            let window = buf
+                .get(pos..reach.min(pos.saturating_add(line_room)))
+                .unwrap_or_default();
+            let Some((line, next, colon)) = self.header_line(window, pos)? else {
                 return self.partial_head(buf);
             };
             pos = next;
@@ -399,14 +405,14 @@ impl Parser {
         self.line_verdict(window, pos, find(b'\n', window), command)
     }
 
-    /// [`line`](Self::line) for a header line, with the offset of its first `:` if any.
+    /// [`line`](Self::line) for a header line, with the offset of its first `:` if any, given
+    /// the line's [`window`](Self::window) (which starts at `pos`).
     #[inline(always)]
     fn header_line<'b>(
         &self,
-        buf: &'b [u8],
+        window: &'b [u8],
         pos: usize,
     ) -> Result<Option<HeaderLine<'b>>, ParseError> {
-        let window = self.window(buf, pos);
         let (lf, colon) = find_line(window);
         Ok(self
             .line_verdict(window, pos, lf, false)?
