@@ -208,27 +208,45 @@ impl Cursor<'_> {
 }
 
 /// Room for the head (command line, header lines and blank line) that [`fast_head`] builds on
-/// the stack; a frame whose head is longer takes the general path.
+/// the stack; a frame whose head is longer takes the general path. A multiple of [`LANES`].
 const FAST_HEAD: usize = 512;
 
-/// The stack buffer of [`fast_head`]: the head starts at offset 32, 32-byte aligned, after
-/// 32 zero octets. memchr's counting loop works on aligned 32-octet blocks and counts octet
-/// by octet up to the first aligned address; starting the counted range one octet early (on
-/// a zero) makes that a single octet instead of 32.
-#[repr(C, align(32))]
-struct HeadBuf([u8; 32 + FAST_HEAD]);
+/// The stack buffer of [`fast_head`]. It starts zeroed, so the octets past the head are
+/// zeros, which [`count_separators`] counts over as whole blocks.
+struct HeadBuf([u8; FAST_HEAD]);
 
 impl HeadBuf {
     #[inline(always)]
     fn new() -> HeadBuf {
-        HeadBuf([0; 32 + FAST_HEAD])
+        HeadBuf([0; FAST_HEAD])
     }
 
     /// The head written by [`fast_head`], `len` octets.
     #[inline(always)]
     fn head(&self, len: usize) -> &[u8] {
-        &self.0[32..32 + len]
+        &self.0[..len]
     }
+}
+
+/// The width of the blocks [`scan_head`] works on: two SSE2 vectors.
+const LANES: usize = 32;
+
+/// The number of octets of `block` that are a `:`, an LF or one of `special`, in one pass over
+/// whole [`LANES`]-octet blocks (`block` is a multiple of that long, at most [`FAST_HEAD`]):
+/// per-lane counters the compiler turns into vector compares and subtractions. A lane counts
+/// at most `FAST_HEAD / LANES` (16) octets, so `u8` counters do not overflow.
+#[inline(always)]
+fn count_separators(block: &[u8], special: [u8; 2]) -> usize {
+    let mut counts = [0u8; LANES];
+    let block = &block[..block.len().min(FAST_HEAD)];
+    for chunk in block.chunks_exact(LANES) {
+        for i in 0..LANES {
+            let b = chunk[i];
+            counts[i] +=
+                u8::from((b == b':') | (b == b'\n') | (b == special[0]) | (b == special[1]));
+        }
+    }
+    counts.iter().map(|&n| usize::from(n)).sum()
 }
 
 /// Copies `src` to the start of `dst` (at least as long). Short copies of 4 to 32 octets are
@@ -276,7 +294,7 @@ fn fast_head<'h>(
     {
         return None;
     }
-    let head = &mut buf.0[32..];
+    let head = &mut buf.0;
     let cmd = command.as_str().as_bytes();
     let start = cmd.len() + 1;
     head[..cmd.len()].copy_from_slice(cmd);
@@ -334,23 +352,17 @@ fn fast_head<'h>(
     }
     head[pos] = b'\n';
     pos += 1;
-    // The whole head and the zeros around it (see `HeadBuf`): the command line adds one LF
-    // and no `:`.
-    let counted = &buf.0[31..32 + pos.next_multiple_of(32)];
-    if memchr::memchr_iter(b':', counted).count() != lines
-        || memchr::memchr_iter(b'\n', counted).count() != lines + 2
-    {
-        return None;
-    }
-    let block = &buf.0[32 + start..32 + pos];
+    // The whole head and the zeros after it. Each header line holds one `:` and one LF as
+    // separators, the command line and the blank line one LF each: there are no others (in a name or value) and
+    // no `\\` (when `command` escapes) nor CR (in 1.2) when the count is exactly that.
     let escapes = Escaping::for_frame(version, command) != Escaping::None;
     let special = match (escapes, version == Version::V1_2) {
-        (true, true) => memchr2(b'\\', b'\r', block).is_some(),
-        (true, false) => memchr(b'\\', block).is_some(),
-        (false, true) => memchr(b'\r', block).is_some(),
-        (false, false) => false,
+        (true, true) => [b'\\', b'\r'],
+        (true, false) => [b'\\', b'\\'],
+        (false, true) => [b'\r', b'\r'],
+        (false, false) => [b':', b':'],
     };
-    if special {
+    if count_separators(&buf.0[..pos.next_multiple_of(LANES)], special) != 2 * lines + 2 {
         return None;
     }
     Some((pos, pos + body.len() + 1))
