@@ -210,15 +210,19 @@ impl Cursor<'_> {
 /// Room for the head (command line, header lines and blank line) that [`fast_head`] builds on
 /// the stack; a frame whose head is longer takes the general path. A multiple of [`LANES`].
 const FAST_HEAD: usize = 512;
+const _: () = assert!(FAST_HEAD.is_power_of_two() && FAST_HEAD % LANES == 0);
+
+/// The size of [`HeadBuf`]: [`FAST_HEAD`] and room past it for [`put_field`]'s window.
+const HEAD_ROOM: usize = FAST_HEAD + FIELD_WINDOW;
 
 /// The stack buffer of [`fast_head`]. It starts zeroed, so the octets past the head are
 /// zeros, which [`count_separators`] counts over as whole blocks.
-struct HeadBuf([u8; FAST_HEAD]);
+struct HeadBuf([u8; HEAD_ROOM]);
 
 impl HeadBuf {
     #[inline(always)]
     fn new() -> HeadBuf {
-        HeadBuf([0; FAST_HEAD])
+        HeadBuf([0; HEAD_ROOM])
     }
 
     /// The head written by [`fast_head`], `len` octets.
@@ -249,26 +253,53 @@ fn count_separators(block: &[u8], special: [u8; 2]) -> usize {
     counts.iter().map(|&n| usize::from(n)).sum()
 }
 
-/// Copies `src` to the start of `dst` (at least as long). Short copies of 4 to 32 octets are
-/// two overlapping fixed-size moves instead of a call to `memcpy`.
+/// The fixed-size window [`put_field`] writes a short field and its separator through.
+const FIELD_WINDOW: usize = 33;
+
+/// Writes `src` then `sep` at `pos` in `head`, returning the position after them; the caller
+/// has checked that they end within [`FAST_HEAD`]. A field of up to 32 octets goes through a
+/// fixed-size window (so without bounds checks) as two overlapping fixed-size moves instead
+/// of a call to `memcpy`.
 #[inline(always)]
-fn copy_short(dst: &mut [u8], src: &[u8]) {
+fn put_field(head: &mut [u8; HEAD_ROOM], pos: usize, src: &[u8], sep: u8) -> usize {
     let n = src.len();
+    // A no-op for the caller's `pos`; it tells the compiler the window is in bounds.
+    let pos = pos.min(FAST_HEAD);
+    let window: &mut [u8; FIELD_WINDOW] = (&mut head[pos..pos + FIELD_WINDOW])
+        .try_into()
+        .expect("the window is FIELD_WINDOW long");
     match n {
         16..=32 => {
-            dst[..16].copy_from_slice(&src[..16]);
-            dst[n - 16..n].copy_from_slice(&src[n - 16..]);
+            window[..16].copy_from_slice(&src[..16]);
+            window[n - 16..n].copy_from_slice(&src[n - 16..]);
+            window[n] = sep;
         }
         8..=15 => {
-            dst[..8].copy_from_slice(&src[..8]);
-            dst[n - 8..n].copy_from_slice(&src[n - 8..]);
+            window[..8].copy_from_slice(&src[..8]);
+            window[n - 8..n].copy_from_slice(&src[n - 8..]);
+            window[n] = sep;
         }
         4..=7 => {
-            dst[..4].copy_from_slice(&src[..4]);
-            dst[n - 4..n].copy_from_slice(&src[n - 4..]);
+            window[..4].copy_from_slice(&src[..4]);
+            window[n - 4..n].copy_from_slice(&src[n - 4..]);
+            window[n] = sep;
         }
-        _ => dst[..n].copy_from_slice(src),
+        2..=3 => {
+            window[..2].copy_from_slice(&src[..2]);
+            window[n - 2..n].copy_from_slice(&src[n - 2..]);
+            window[n] = sep;
+        }
+        1 => {
+            window[0] = src[0];
+            window[1] = sep;
+        }
+        0 => window[0] = sep,
+        _ => {
+            head[pos..pos + n].copy_from_slice(src);
+            head[pos + n] = sep;
+        }
     }
+    pos + n + 1
 }
 
 /// The common frame, written in one pass: when no name or value needs escaping (plain form)
@@ -303,8 +334,10 @@ fn fast_head<'h>(
     let mut lines = 0;
     let mut given = false;
     for (name, value) in headers {
-        // `pos` is at most FAST_HEAD: none of these sums overflows.
-        if name.is_empty() || name.len() > FAST_HEAD || value.len() > FAST_HEAD {
+        // An empty name, or a name or value longer than FAST_HEAD (a power of two, so the
+        // `|` of two lengths reaches it when one does) takes the general path. Then `pos` is
+        // at most FAST_HEAD and `end` does not overflow.
+        if (name.len().wrapping_sub(1) | value.len()) >= FAST_HEAD {
             return None;
         }
         let end = pos + name.len() + 1 + value.len() + 1;
@@ -317,14 +350,8 @@ fn fast_head<'h>(
                 return None;
             }
         }
-        copy_short(&mut head[pos..], name);
-        pos += name.len();
-        head[pos] = b':';
-        pos += 1;
-        copy_short(&mut head[pos..], value);
-        pos += value.len();
-        head[pos] = b'\n';
-        pos += 1;
+        pos = put_field(head, pos, name, b':');
+        pos = put_field(head, pos, value, b'\n');
         lines += 1;
     }
     let add_content_length = !given
@@ -813,15 +840,9 @@ impl<'a, const N: usize> FrameBuilder<'a, N> {
     /// assert_eq!(&buf[..n], b"SEND\ndestination:/queue/a\npriority:4\nreceipt:r-1\n\nhi\0");
     /// ```
     pub fn extend_headers(&mut self, headers: &[(&'a str, &'a str)]) -> Result<(), SerializeError> {
-        let slots = self
-            .headers
-            .get_mut(self.len..self.len + headers.len())
-            .ok_or(SerializeError::TooManyHeaders)?;
-        for (slot, &(name, value)) in slots.iter_mut().zip(headers) {
-            *slot = (name.as_bytes(), value.as_bytes());
-        }
-        self.len += headers.len();
-        Ok(())
+        self.extend_with(headers, |&(name, value)| {
+            (name.as_bytes(), value.as_bytes())
+        })
     }
 
     /// Adds every header of `headers`, plain names and values of arbitrary bytes, in order;
@@ -830,10 +851,23 @@ impl<'a, const N: usize> FrameBuilder<'a, N> {
         &mut self,
         headers: &[PlainHeader<'a>],
     ) -> Result<(), SerializeError> {
-        self.headers
+        self.extend_with(headers, |&header| header)
+    }
+
+    /// Adds `headers`, each as `plain` makes it, or none when they do not all fit.
+    #[inline]
+    fn extend_with<T>(
+        &mut self,
+        headers: &[T],
+        plain: impl Fn(&T) -> PlainHeader<'a>,
+    ) -> Result<(), SerializeError> {
+        let slots = self
+            .headers
             .get_mut(self.len..self.len + headers.len())
-            .ok_or(SerializeError::TooManyHeaders)?
-            .copy_from_slice(headers);
+            .ok_or(SerializeError::TooManyHeaders)?;
+        for (slot, header) in slots.iter_mut().zip(headers) {
+            *slot = plain(header);
+        }
         self.len += headers.len();
         Ok(())
     }
@@ -1077,6 +1111,86 @@ mod tests {
                     let general = general(version, command, &headers, &body, policy, form);
                     prop_assert_eq!(general.as_deref(), Ok(&out[..]));
                 }
+            }
+        }
+
+        /// Every public way out (fast path first) writes exactly what the general path
+        /// writes, or fails as it fails: `FrameBuilder::write_to` / `put`, `write_frame`,
+        /// `put_frame` in plain form, `Frame::write_to` / `put` in wire form. Into `room`
+        /// octets (a `&mut [u8]`, and a `&mut [u8]` as a `BufMut`) too small ones give
+        /// `BufferTooSmall` with the general path's length and leave the buffer untouched.
+        #[test]
+        fn public_paths_equal_general_path(
+            version in version(),
+            command in command(),
+            fields in proptest::collection::vec((field(12), field(40)), 0..8),
+            content_length in proptest::option::of(prop_oneof![
+                Just(b"0".to_vec()), Just(b"3".to_vec()), field(3)
+            ]),
+            body in field(8),
+            policy in policy(),
+            room in 0usize..200,
+        ) {
+            let mut headers: alloc::vec::Vec<PlainHeader<'_>> =
+                fields.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+            if let Some(cl) = &content_length {
+                headers.push((CONTENT_LENGTH, cl));
+            }
+            let mut builder = FrameBuilder::<9>::with_room(version, command);
+            builder.extend_headers_bytes(&headers).unwrap();
+            builder.set_body(&body);
+            builder.set_content_length(policy);
+            let wire: alloc::vec::Vec<crate::Header<'_>> =
+                headers.iter().map(|&(n, v)| crate::Header::new(n, v)).collect();
+            let frame = Frame::new(version, command, &wire, &body);
+
+            for form in [Form::Plain, Form::Wire] {
+                let policy = if form == Form::Plain { policy } else { ContentLength::WhenNeeded };
+                let general = general(version, command, &headers, &body, policy, form);
+                let expected = match &general {
+                    Ok(g) if g.len() <= room => Ok(g.len()),
+                    Ok(g) => Err(SerializeError::BufferTooSmall { required: g.len() }),
+                    Err(e) => Err(*e),
+                };
+                let check = |got: Result<usize, SerializeError>, out: &[u8]| {
+                    prop_assert_eq!(got, expected);
+                    match (&general, got) {
+                        (Ok(g), Ok(n)) => {
+                            prop_assert_eq!(&out[..n], &g[..]);
+                            prop_assert!(out[n..].iter().all(|&b| b == 0xa5));
+                        }
+                        _ => prop_assert!(out.iter().all(|&b| b == 0xa5)),
+                    }
+                    Ok(())
+                };
+                let mut out = alloc::vec![0xa5u8; room];
+                let got = match form {
+                    Form::Plain => builder.write_to(&mut out),
+                    Form::Wire => frame.write_to(&mut out),
+                };
+                check(got, &out)?;
+                let mut out = alloc::vec![0xa5u8; room];
+                let got = match form {
+                    Form::Plain => builder.put(&mut &mut out[..]),
+                    Form::Wire => frame.put(&mut &mut out[..]),
+                };
+                check(got, &out)?;
+                if form == Form::Plain {
+                    let mut out = alloc::vec![0xa5u8; room];
+                    let got = write_frame(version, command, &headers, &body, policy, &mut out);
+                    check(got, &out)?;
+                    let mut out = alloc::vec![0xa5u8; room];
+                    let got =
+                        put_frame(version, command, &headers, &body, policy, &mut &mut out[..]);
+                    check(got, &out)?;
+                }
+                // An unbounded BufMut: never too small.
+                let mut grown = alloc::vec::Vec::new();
+                let got = match form {
+                    Form::Plain => builder.put(&mut grown),
+                    Form::Wire => frame.put(&mut grown),
+                };
+                prop_assert_eq!(got.map(|_| grown), general);
             }
         }
 
