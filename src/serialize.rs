@@ -263,42 +263,33 @@ const FIELD_WINDOW: usize = 33;
 #[inline(always)]
 fn put_field(head: &mut [u8; HEAD_ROOM], pos: usize, src: &[u8], sep: u8) -> usize {
     let n = src.len();
-    // A no-op for the caller's `pos`; it tells the compiler the window is in bounds.
-    let pos = pos.min(FAST_HEAD);
+    // In bounds: the caller checked `pos + n < FAST_HEAD`.
     let window: &mut [u8; FIELD_WINDOW] = (&mut head[pos..pos + FIELD_WINDOW])
         .try_into()
         .expect("the window is FIELD_WINDOW long");
-    match n {
-        16..=32 => {
-            window[..16].copy_from_slice(&src[..16]);
-            window[n - 16..n].copy_from_slice(&src[n - 16..]);
-            window[n] = sep;
-        }
-        8..=15 => {
-            window[..8].copy_from_slice(&src[..8]);
-            window[n - 8..n].copy_from_slice(&src[n - 8..]);
-            window[n] = sep;
-        }
-        4..=7 => {
-            window[..4].copy_from_slice(&src[..4]);
-            window[n - 4..n].copy_from_slice(&src[n - 4..]);
-            window[n] = sep;
-        }
-        2..=3 => {
-            window[..2].copy_from_slice(&src[..2]);
-            window[n - 2..n].copy_from_slice(&src[n - 2..]);
-            window[n] = sep;
-        }
-        1 => {
-            window[0] = src[0];
-            window[1] = sep;
-        }
-        0 => window[0] = sep,
-        _ => {
+    // Tested longest first: each test halves the range, and the lengths of typical names
+    // (8 to 15) and values pass few of them.
+    if n >= 16 {
+        if n > 32 {
             head[pos..pos + n].copy_from_slice(src);
             head[pos + n] = sep;
+            return pos + n + 1;
         }
+        window[..16].copy_from_slice(&src[..16]);
+        window[n - 16..n].copy_from_slice(&src[n - 16..]);
+    } else if n >= 8 {
+        window[..8].copy_from_slice(&src[..8]);
+        window[n - 8..n].copy_from_slice(&src[n - 8..]);
+    } else if n >= 4 {
+        window[..4].copy_from_slice(&src[..4]);
+        window[n - 4..n].copy_from_slice(&src[n - 4..]);
+    } else if n >= 2 {
+        window[..2].copy_from_slice(&src[..2]);
+        window[n - 2..n].copy_from_slice(&src[n - 2..]);
+    } else if n == 1 {
+        window[0] = src[0];
     }
+    window[n] = sep;
     pos + n + 1
 }
 
@@ -326,11 +317,7 @@ fn fast_head<'h>(
         return None;
     }
     let head = &mut buf.0;
-    let cmd = command.as_str().as_bytes();
-    let start = cmd.len() + 1;
-    head[..cmd.len()].copy_from_slice(cmd);
-    head[cmd.len()] = b'\n';
-    let mut pos = start;
+    let mut pos = put_field(head, 0, command.as_str().as_bytes(), b'\n');
     let mut lines = 0;
     let mut given = false;
     for (name, value) in headers {
