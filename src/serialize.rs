@@ -232,7 +232,7 @@ impl HeadBuf {
     }
 }
 
-/// The width of the blocks [`scan_head`] works on: two SSE2 vectors.
+/// The width of the blocks [`count_separators`] works on: two SSE2 vectors.
 const LANES: usize = 32;
 
 /// The number of octets of `block` that are a `:`, an LF or one of `special`, in one pass over
@@ -293,6 +293,31 @@ fn put_field(head: &mut [u8; HEAD_ROOM], pos: usize, src: &[u8], sep: u8) -> usi
     pos + n + 1
 }
 
+/// Whether `value` is a `content-length` of `len`: one or more digits whose value is `len`,
+/// as `crate::value::content_length(value) == Ok(len)`, in one pass.
+#[inline(always)]
+fn is_decimal(value: &[u8], len: usize) -> bool {
+    let mut n: usize = 0;
+    for &b in value {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return false;
+        }
+        // Past `len` it can only grow: stop before it could overflow.
+        if n > len {
+            return false;
+        }
+        n = match n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(usize::from(digit)))
+        {
+            Some(n) => n,
+            None => return false,
+        };
+    }
+    !value.is_empty() && n == len
+}
+
 /// The common frame, written in one pass: when no name or value needs escaping (plain form)
 /// or all are valid as they are (wire form), and the head fits in `head`, writes the head
 /// there and returns its length and the frame's. Otherwise returns `None`, and the general
@@ -333,7 +358,7 @@ fn fast_head<'h>(
         }
         if !given && name == CONTENT_LENGTH {
             given = true;
-            if crate::value::content_length(value) != Ok(body.len()) {
+            if !is_decimal(value, body.len()) {
                 return None;
             }
         }
@@ -992,6 +1017,8 @@ impl<'a, const N: usize> FrameBuilder<'a, N> {
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
+    use alloc::borrow::ToOwned;
+    use alloc::string::ToString;
     use proptest::prelude::*;
 
     /// What the general path writes (or the error it reports), without the fast path.
@@ -1070,6 +1097,23 @@ mod tests {
             ContentLength::WhenBody,
             ContentLength::Always
         ])
+    }
+
+    /// `is_decimal` at the edges: empty, and values past `u64::MAX` that would wrap around to
+    /// the length.
+    #[test]
+    fn is_decimal_edges() {
+        for (value, len) in [
+            ("", 0),
+            ("18446744073709551616", 0),
+            ("18446744073709551619", 3),
+            ("184467440737095516150", usize::MAX.wrapping_mul(10)),
+        ] {
+            assert!(!is_decimal(value.as_bytes(), len), "{value} {len}");
+            assert!(crate::value::content_length(value.as_bytes()) != Ok(len));
+        }
+        assert!(is_decimal(b"00200", 200));
+        assert!(is_decimal(b"18446744073709551615", usize::MAX));
     }
 
     proptest! {
@@ -1179,6 +1223,32 @@ mod tests {
                 };
                 prop_assert_eq!(got.map(|_| grown), general);
             }
+        }
+
+        /// The fast path's `content-length` check agrees with the value parser, long and
+        /// overflowing values, leading zeros and non-digits included.
+        #[test]
+        fn is_decimal_agrees_with_content_length(
+            value in prop_oneof![
+                "[0-9]{0,4}",
+                "0{0,3}[0-9]{17,22}",
+                "[0-9+ a-]{0,4}",
+                Just(usize::MAX.to_string()),
+                Just(alloc::format!("{}0", usize::MAX)),
+                Just("18446744073709551619".to_owned()),
+            ],
+            len in prop_oneof![Just(0usize), 0usize..10_000, Just(usize::MAX), any::<usize>()],
+            from_value in any::<bool>(),
+        ) {
+            // Often the length the value spells, so that matches are tested too.
+            let len = match crate::value::content_length(value.as_bytes()) {
+                Ok(n) if from_value => n,
+                _ => len,
+            };
+            prop_assert_eq!(
+                is_decimal(value.as_bytes(), len),
+                crate::value::content_length(value.as_bytes()) == Ok(len)
+            );
         }
 
         /// Filling in place with `extend_headers_bytes` / `extend_headers` (and `set_body`,
