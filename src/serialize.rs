@@ -208,49 +208,114 @@ impl Cursor<'_> {
 }
 
 /// Room for the head (command line, header lines and blank line) that [`fast_head`] builds on
-/// the stack; a frame whose head is longer takes the general path.
+/// the stack; a frame whose head is longer takes the general path. A multiple of [`LANES`].
 const FAST_HEAD: usize = 512;
+const _: () = assert!(FAST_HEAD.is_power_of_two() && FAST_HEAD % LANES == 0);
 
-/// The stack buffer of [`fast_head`]: the head starts at offset 32, 32-byte aligned, after
-/// 32 zero octets. memchr's counting loop works on aligned 32-octet blocks and counts octet
-/// by octet up to the first aligned address; starting the counted range one octet early (on
-/// a zero) makes that a single octet instead of 32.
-#[repr(C, align(32))]
-struct HeadBuf([u8; 32 + FAST_HEAD]);
+/// The size of [`HeadBuf`]: [`FAST_HEAD`] and room past it for [`put_field`]'s window.
+const HEAD_ROOM: usize = FAST_HEAD + FIELD_WINDOW;
+
+/// The stack buffer of [`fast_head`]. It starts zeroed, so the octets past the head are
+/// zeros, which [`count_separators`] counts over as whole blocks.
+struct HeadBuf([u8; HEAD_ROOM]);
 
 impl HeadBuf {
     #[inline(always)]
     fn new() -> HeadBuf {
-        HeadBuf([0; 32 + FAST_HEAD])
+        HeadBuf([0; HEAD_ROOM])
     }
 
     /// The head written by [`fast_head`], `len` octets.
     #[inline(always)]
     fn head(&self, len: usize) -> &[u8] {
-        &self.0[32..32 + len]
+        &self.0[..len]
     }
 }
 
-/// Copies `src` to the start of `dst` (at least as long). Short copies of 4 to 32 octets are
-/// two overlapping fixed-size moves instead of a call to `memcpy`.
+/// The width of the blocks [`count_separators`] works on: two SSE2 vectors.
+const LANES: usize = 32;
+
+/// The number of octets of `block` that are a `:`, an LF or one of `special`, in one pass over
+/// whole [`LANES`]-octet blocks (`block` is a multiple of that long, at most [`FAST_HEAD`]):
+/// per-lane counters the compiler turns into vector compares and subtractions. A lane counts
+/// at most `FAST_HEAD / LANES` (16) octets, so `u8` counters do not overflow.
 #[inline(always)]
-fn copy_short(dst: &mut [u8], src: &[u8]) {
-    let n = src.len();
-    match n {
-        16..=32 => {
-            dst[..16].copy_from_slice(&src[..16]);
-            dst[n - 16..n].copy_from_slice(&src[n - 16..]);
+fn count_separators(block: &[u8], special: [u8; 2]) -> usize {
+    let mut counts = [0u8; LANES];
+    let block = &block[..block.len().min(FAST_HEAD)];
+    for chunk in block.chunks_exact(LANES) {
+        for i in 0..LANES {
+            let b = chunk[i];
+            counts[i] +=
+                u8::from((b == b':') | (b == b'\n') | (b == special[0]) | (b == special[1]));
         }
-        8..=15 => {
-            dst[..8].copy_from_slice(&src[..8]);
-            dst[n - 8..n].copy_from_slice(&src[n - 8..]);
-        }
-        4..=7 => {
-            dst[..4].copy_from_slice(&src[..4]);
-            dst[n - 4..n].copy_from_slice(&src[n - 4..]);
-        }
-        _ => dst[..n].copy_from_slice(src),
     }
+    counts.iter().map(|&n| usize::from(n)).sum()
+}
+
+/// The fixed-size window [`put_field`] writes a short field and its separator through.
+const FIELD_WINDOW: usize = 33;
+
+/// Writes `src` then `sep` at `pos` in `head`, returning the position after them; the caller
+/// has checked that they end within [`FAST_HEAD`]. A field of up to 32 octets goes through a
+/// fixed-size window (so without bounds checks) as two overlapping fixed-size moves instead
+/// of a call to `memcpy`.
+#[inline(always)]
+fn put_field(head: &mut [u8; HEAD_ROOM], pos: usize, src: &[u8], sep: u8) -> usize {
+    let n = src.len();
+    // In bounds: the caller checked `pos + n < FAST_HEAD`.
+    let window: &mut [u8; FIELD_WINDOW] = (&mut head[pos..pos + FIELD_WINDOW])
+        .try_into()
+        .expect("the window is FIELD_WINDOW long");
+    // Tested longest first: each test halves the range, and the lengths of typical names
+    // (8 to 15) and values pass few of them.
+    if n >= 16 {
+        if n > 32 {
+            head[pos..pos + n].copy_from_slice(src);
+            head[pos + n] = sep;
+            return pos + n + 1;
+        }
+        window[..16].copy_from_slice(&src[..16]);
+        window[n - 16..n].copy_from_slice(&src[n - 16..]);
+    } else if n >= 8 {
+        window[..8].copy_from_slice(&src[..8]);
+        window[n - 8..n].copy_from_slice(&src[n - 8..]);
+    } else if n >= 4 {
+        window[..4].copy_from_slice(&src[..4]);
+        window[n - 4..n].copy_from_slice(&src[n - 4..]);
+    } else if n >= 2 {
+        window[..2].copy_from_slice(&src[..2]);
+        window[n - 2..n].copy_from_slice(&src[n - 2..]);
+    } else if n == 1 {
+        window[0] = src[0];
+    }
+    window[n] = sep;
+    pos + n + 1
+}
+
+/// Whether `value` is a `content-length` of `len`: one or more digits whose value is `len`,
+/// as `crate::value::content_length(value) == Ok(len)`, in one pass.
+#[inline(always)]
+fn is_decimal(value: &[u8], len: usize) -> bool {
+    let mut n: usize = 0;
+    for &b in value {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return false;
+        }
+        // Past `len` it can only grow: stop before it could overflow.
+        if n > len {
+            return false;
+        }
+        n = match n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(usize::from(digit)))
+        {
+            Some(n) => n,
+            None => return false,
+        };
+    }
+    !value.is_empty() && n == len
 }
 
 /// The common frame, written in one pass: when no name or value needs escaping (plain form)
@@ -276,17 +341,15 @@ fn fast_head<'h>(
     {
         return None;
     }
-    let head = &mut buf.0[32..];
-    let cmd = command.as_str().as_bytes();
-    let start = cmd.len() + 1;
-    head[..cmd.len()].copy_from_slice(cmd);
-    head[cmd.len()] = b'\n';
-    let mut pos = start;
+    let head = &mut buf.0;
+    let mut pos = put_field(head, 0, command.as_str().as_bytes(), b'\n');
     let mut lines = 0;
     let mut given = false;
     for (name, value) in headers {
-        // `pos` is at most FAST_HEAD: none of these sums overflows.
-        if name.is_empty() || name.len() > FAST_HEAD || value.len() > FAST_HEAD {
+        // An empty name, or a name or value longer than FAST_HEAD (a power of two, so the
+        // `|` of two lengths reaches it when one does) takes the general path. Then `pos` is
+        // at most FAST_HEAD and `end` does not overflow.
+        if (name.len().wrapping_sub(1) | value.len()) >= FAST_HEAD {
             return None;
         }
         let end = pos + name.len() + 1 + value.len() + 1;
@@ -295,18 +358,12 @@ fn fast_head<'h>(
         }
         if !given && name == CONTENT_LENGTH {
             given = true;
-            if crate::value::content_length(value) != Ok(body.len()) {
+            if !is_decimal(value, body.len()) {
                 return None;
             }
         }
-        copy_short(&mut head[pos..], name);
-        pos += name.len();
-        head[pos] = b':';
-        pos += 1;
-        copy_short(&mut head[pos..], value);
-        pos += value.len();
-        head[pos] = b'\n';
-        pos += 1;
+        pos = put_field(head, pos, name, b':');
+        pos = put_field(head, pos, value, b'\n');
         lines += 1;
     }
     let add_content_length = !given
@@ -334,23 +391,17 @@ fn fast_head<'h>(
     }
     head[pos] = b'\n';
     pos += 1;
-    // The whole head and the zeros around it (see `HeadBuf`): the command line adds one LF
-    // and no `:`.
-    let counted = &buf.0[31..32 + pos.next_multiple_of(32)];
-    if memchr::memchr_iter(b':', counted).count() != lines
-        || memchr::memchr_iter(b'\n', counted).count() != lines + 2
-    {
-        return None;
-    }
-    let block = &buf.0[32 + start..32 + pos];
+    // The whole head and the zeros after it. Each header line holds one `:` and one LF as
+    // separators, the command line and the blank line one LF each: there are no others (in a name or value) and
+    // no `\\` (when `command` escapes) nor CR (in 1.2) when the count is exactly that.
     let escapes = Escaping::for_frame(version, command) != Escaping::None;
     let special = match (escapes, version == Version::V1_2) {
-        (true, true) => memchr2(b'\\', b'\r', block).is_some(),
-        (true, false) => memchr(b'\\', block).is_some(),
-        (false, true) => memchr(b'\r', block).is_some(),
-        (false, false) => false,
+        (true, true) => [b'\\', b'\r'],
+        (true, false) => [b'\\', b'\\'],
+        (false, true) => [b'\r', b'\r'],
+        (false, false) => [b':', b':'],
     };
-    if special {
+    if count_separators(&buf.0[..pos.next_multiple_of(LANES)], special) != 2 * lines + 2 {
         return None;
     }
     Some((pos, pos + body.len() + 1))
@@ -801,15 +852,9 @@ impl<'a, const N: usize> FrameBuilder<'a, N> {
     /// assert_eq!(&buf[..n], b"SEND\ndestination:/queue/a\npriority:4\nreceipt:r-1\n\nhi\0");
     /// ```
     pub fn extend_headers(&mut self, headers: &[(&'a str, &'a str)]) -> Result<(), SerializeError> {
-        let slots = self
-            .headers
-            .get_mut(self.len..self.len + headers.len())
-            .ok_or(SerializeError::TooManyHeaders)?;
-        for (slot, &(name, value)) in slots.iter_mut().zip(headers) {
-            *slot = (name.as_bytes(), value.as_bytes());
-        }
-        self.len += headers.len();
-        Ok(())
+        self.extend_with(headers, |&(name, value)| {
+            (name.as_bytes(), value.as_bytes())
+        })
     }
 
     /// Adds every header of `headers`, plain names and values of arbitrary bytes, in order;
@@ -818,10 +863,23 @@ impl<'a, const N: usize> FrameBuilder<'a, N> {
         &mut self,
         headers: &[PlainHeader<'a>],
     ) -> Result<(), SerializeError> {
-        self.headers
+        self.extend_with(headers, |&header| header)
+    }
+
+    /// Adds `headers`, each as `plain` makes it, or none when they do not all fit.
+    #[inline]
+    fn extend_with<T>(
+        &mut self,
+        headers: &[T],
+        plain: impl Fn(&T) -> PlainHeader<'a>,
+    ) -> Result<(), SerializeError> {
+        let slots = self
+            .headers
             .get_mut(self.len..self.len + headers.len())
-            .ok_or(SerializeError::TooManyHeaders)?
-            .copy_from_slice(headers);
+            .ok_or(SerializeError::TooManyHeaders)?;
+        for (slot, header) in slots.iter_mut().zip(headers) {
+            *slot = plain(header);
+        }
         self.len += headers.len();
         Ok(())
     }
@@ -959,6 +1017,8 @@ impl<'a, const N: usize> FrameBuilder<'a, N> {
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
+    use alloc::borrow::ToOwned;
+    use alloc::string::ToString;
     use proptest::prelude::*;
 
     /// What the general path writes (or the error it reports), without the fast path.
@@ -1039,6 +1099,23 @@ mod tests {
         ])
     }
 
+    /// `is_decimal` at the edges: empty, and values past `u64::MAX` that would wrap around to
+    /// the length.
+    #[test]
+    fn is_decimal_edges() {
+        for (value, len) in [
+            ("", 0),
+            ("18446744073709551616", 0),
+            ("18446744073709551619", 3),
+            ("184467440737095516150", usize::MAX.wrapping_mul(10)),
+        ] {
+            assert!(!is_decimal(value.as_bytes(), len), "{value} {len}");
+            assert!(crate::value::content_length(value.as_bytes()) != Ok(len));
+        }
+        assert!(is_decimal(b"00200", 200));
+        assert!(is_decimal(b"18446744073709551615", usize::MAX));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4000))]
 
@@ -1066,6 +1143,112 @@ mod tests {
                     prop_assert_eq!(general.as_deref(), Ok(&out[..]));
                 }
             }
+        }
+
+        /// Every public way out (fast path first) writes exactly what the general path
+        /// writes, or fails as it fails: `FrameBuilder::write_to` / `put`, `write_frame`,
+        /// `put_frame` in plain form, `Frame::write_to` / `put` in wire form. Into `room`
+        /// octets (a `&mut [u8]`, and a `&mut [u8]` as a `BufMut`) too small ones give
+        /// `BufferTooSmall` with the general path's length and leave the buffer untouched.
+        #[test]
+        fn public_paths_equal_general_path(
+            version in version(),
+            command in command(),
+            fields in proptest::collection::vec((field(12), field(40)), 0..8),
+            content_length in proptest::option::of(prop_oneof![
+                Just(b"0".to_vec()), Just(b"3".to_vec()), field(3)
+            ]),
+            body in field(8),
+            policy in policy(),
+            room in 0usize..200,
+        ) {
+            let mut headers: alloc::vec::Vec<PlainHeader<'_>> =
+                fields.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+            if let Some(cl) = &content_length {
+                headers.push((CONTENT_LENGTH, cl));
+            }
+            let mut builder = FrameBuilder::<9>::with_room(version, command);
+            builder.extend_headers_bytes(&headers).unwrap();
+            builder.set_body(&body);
+            builder.set_content_length(policy);
+            let wire: alloc::vec::Vec<crate::Header<'_>> =
+                headers.iter().map(|&(n, v)| crate::Header::new(n, v)).collect();
+            let frame = Frame::new(version, command, &wire, &body);
+
+            for form in [Form::Plain, Form::Wire] {
+                let policy = if form == Form::Plain { policy } else { ContentLength::WhenNeeded };
+                let general = general(version, command, &headers, &body, policy, form);
+                let expected = match &general {
+                    Ok(g) if g.len() <= room => Ok(g.len()),
+                    Ok(g) => Err(SerializeError::BufferTooSmall { required: g.len() }),
+                    Err(e) => Err(*e),
+                };
+                let check = |got: Result<usize, SerializeError>, out: &[u8]| {
+                    prop_assert_eq!(got, expected);
+                    match (&general, got) {
+                        (Ok(g), Ok(n)) => {
+                            prop_assert_eq!(&out[..n], &g[..]);
+                            prop_assert!(out[n..].iter().all(|&b| b == 0xa5));
+                        }
+                        _ => prop_assert!(out.iter().all(|&b| b == 0xa5)),
+                    }
+                    Ok(())
+                };
+                let mut out = alloc::vec![0xa5u8; room];
+                let got = match form {
+                    Form::Plain => builder.write_to(&mut out),
+                    Form::Wire => frame.write_to(&mut out),
+                };
+                check(got, &out)?;
+                let mut out = alloc::vec![0xa5u8; room];
+                let got = match form {
+                    Form::Plain => builder.put(&mut &mut out[..]),
+                    Form::Wire => frame.put(&mut &mut out[..]),
+                };
+                check(got, &out)?;
+                if form == Form::Plain {
+                    let mut out = alloc::vec![0xa5u8; room];
+                    let got = write_frame(version, command, &headers, &body, policy, &mut out);
+                    check(got, &out)?;
+                    let mut out = alloc::vec![0xa5u8; room];
+                    let got =
+                        put_frame(version, command, &headers, &body, policy, &mut &mut out[..]);
+                    check(got, &out)?;
+                }
+                // An unbounded BufMut: never too small.
+                let mut grown = alloc::vec::Vec::new();
+                let got = match form {
+                    Form::Plain => builder.put(&mut grown),
+                    Form::Wire => frame.put(&mut grown),
+                };
+                prop_assert_eq!(got.map(|_| grown), general);
+            }
+        }
+
+        /// The fast path's `content-length` check agrees with the value parser, long and
+        /// overflowing values, leading zeros and non-digits included.
+        #[test]
+        fn is_decimal_agrees_with_content_length(
+            value in prop_oneof![
+                "[0-9]{0,4}",
+                "0{0,3}[0-9]{17,22}",
+                "[0-9+ a-]{0,4}",
+                Just(usize::MAX.to_string()),
+                Just(alloc::format!("{}0", usize::MAX)),
+                Just("18446744073709551619".to_owned()),
+            ],
+            len in prop_oneof![Just(0usize), 0usize..10_000, Just(usize::MAX), any::<usize>()],
+            from_value in any::<bool>(),
+        ) {
+            // Often the length the value spells, so that matches are tested too.
+            let len = match crate::value::content_length(value.as_bytes()) {
+                Ok(n) if from_value => n,
+                _ => len,
+            };
+            prop_assert_eq!(
+                is_decimal(value.as_bytes(), len),
+                crate::value::content_length(value.as_bytes()) == Ok(len)
+            );
         }
 
         /// Filling in place with `extend_headers_bytes` / `extend_headers` (and `set_body`,
