@@ -608,7 +608,7 @@ fn bare_cr(block: &[u8]) -> Result<(), ParseError> {
 
 /// Parses a `content-length` value.
 #[inline]
-fn content_length_value(value: &[u8]) -> Result<usize, ParseError> {
+pub(crate) fn content_length_value(value: &[u8]) -> Result<usize, ParseError> {
     // The usual value, 1 to 19 digits, cannot overflow a u64: checked and summed in one
     // pass. Longer ones (and empty ones) take the grammar.
     if (1..=19).contains(&value.len()) {

@@ -293,29 +293,11 @@ fn put_field(head: &mut [u8; HEAD_ROOM], pos: usize, src: &[u8], sep: u8) -> usi
     pos + n + 1
 }
 
-/// Whether `value` is a `content-length` of `len`: one or more digits whose value is `len`,
-/// as `crate::value::content_length(value) == Ok(len)`, in one pass.
+/// Whether `value` is a `content-length` of `len`, as the parser reads it (one or more
+/// digits whose value is `len`).
 #[inline(always)]
 fn is_decimal(value: &[u8], len: usize) -> bool {
-    let mut n: usize = 0;
-    for &b in value {
-        let digit = b.wrapping_sub(b'0');
-        if digit > 9 {
-            return false;
-        }
-        // Past `len` it can only grow: stop before it could overflow.
-        if n > len {
-            return false;
-        }
-        n = match n
-            .checked_mul(10)
-            .and_then(|n| n.checked_add(usize::from(digit)))
-        {
-            Some(n) => n,
-            None => return false,
-        };
-    }
-    !value.is_empty() && n == len
+    crate::parse::content_length_value(value) == Ok(len)
 }
 
 /// The common frame, written in one pass: when no name or value needs escaping (plain form)
