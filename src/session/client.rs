@@ -106,7 +106,7 @@ use core::fmt;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{HeaderList, HeartBeats, Outbox, SessionError};
+use super::{earliest, HeaderList, HeartBeats, Outbox, SessionError};
 use crate::codec::{Decoder, OwnedFrame, OwnedItem};
 use crate::header;
 use crate::serialize::PlainHeader;
@@ -937,10 +937,7 @@ impl Client {
         match self.state {
             ClientState::Connecting => self.wait_deadline,
             ClientState::Connected => self.heart_beats.deadline(),
-            ClientState::Disconnecting => match (self.heart_beats.deadline(), self.wait_deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            },
+            ClientState::Disconnecting => earliest(self.heart_beats.deadline(), self.wait_deadline),
             ClientState::Idle | ClientState::Closed => None,
         }
     }

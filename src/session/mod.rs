@@ -354,10 +354,7 @@ impl HeartBeats {
 
     /// The earliest instant at which [`due`](Self::due) has something to say.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        match (self.send_deadline(), self.receive_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(self.send_deadline(), self.receive_deadline())
     }
 
     /// What is due at `now`. The caller sends the EOL (and then calls [`sent`](Self::sent)).
@@ -415,6 +412,14 @@ impl<'a> Extend<PlainHeader<'a>> for HeaderList<'a> {
         for header in iter {
             self.push(header);
         }
+    }
+}
+
+/// The earlier of two optional deadlines (`None`: no deadline).
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
