@@ -120,9 +120,12 @@ impl Command {
             [rest @ .., b'\r'] => rest,
             _ => partial,
         };
-        Command::ALL
-            .iter()
-            .any(|c| c.as_str().as_bytes().starts_with(partial))
+        // Compared octet by octet: these are a dozen octets at most, and most names differ
+        // at the first (`starts_with` would call `memcmp` for each).
+        Command::ALL.iter().any(|c| {
+            let name = c.as_str().as_bytes();
+            name.len() >= partial.len() && name.iter().zip(partial).all(|(a, b)| a == b)
+        })
     }
 
     /// Whether frames with this command may carry a body: only `SEND`, `MESSAGE` and `ERROR`.

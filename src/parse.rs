@@ -689,25 +689,14 @@ pub(crate) struct Scan {
     headers: usize,
     content_length: Option<usize>,
     in_body: bool,
-    /// What [`quick`](Scan::quick) may skip, and up to which buffer length.
-    quick: Quick,
-    /// The buffer length from which `quick` must hand over to `resume` (0: always).
+    /// The one octet that, arriving before [`horizon`](Scan::horizon), would change what
+    /// `resume` left: an LF (ending the header line being scanned) or a NUL (ending the body
+    /// being scanned); `None` when none would (the body's length is known: the frame ends at
+    /// the horizon). [`quick`](Scan::quick) searches new bytes for it.
+    quick: Option<u8>,
+    /// The buffer length from which `quick` must hand over to `resume` (0: always, so
+    /// `resume` looks at every read).
     horizon: usize,
-}
-
-/// What the bytes arriving before [`Scan::horizon`] can change, as `resume` left things.
-#[cfg(feature = "alloc")]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Quick {
-    /// Nothing: `resume` must look.
-    #[default]
-    Never,
-    /// Nothing at all: the body's length is known, the frame ends at the horizon.
-    Wait,
-    /// Only an LF would end the header line being scanned.
-    Lf,
-    /// Only a NUL would end the body being scanned.
-    Nul,
 }
 
 #[cfg(feature = "alloc")]
@@ -730,23 +719,19 @@ impl Scan {
         if buf.len() >= self.horizon {
             return false;
         }
-        let byte = match self.quick {
-            Quick::Never => return false,
-            Quick::Wait => return true,
-            Quick::Lf => b'\n',
-            Quick::Nul => 0,
-        };
         let from = self.start + self.searched;
-        let fresh = buf.get(from..).unwrap_or_default();
-        // Reads of a few octets (a frame trickling in) are searched inline; longer ones with
-        // `find`.
-        let hit = if fresh.len() <= 8 {
-            fresh.contains(&byte)
-        } else {
-            find(byte, fresh).is_some()
-        };
-        if hit {
-            return false;
+        if let Some(byte) = self.quick {
+            let fresh = buf.get(from..).unwrap_or_default();
+            // Reads of a few octets (a frame trickling in) are searched inline; longer ones
+            // with `find`.
+            let hit = if fresh.len() <= 8 {
+                fresh.contains(&byte)
+            } else {
+                find(byte, fresh).is_some()
+            };
+            if hit {
+                return false;
+            }
         }
         self.searched = buf.len().max(from) - self.start;
         true
@@ -757,7 +742,7 @@ impl Scan {
         let limits = &parser.limits;
         (self.quick, self.horizon) = if self.command.is_none() {
             // Every octet of the command line is checked as it comes.
-            (Quick::Never, 0)
+            (None, 0)
         } else if !self.in_body {
             // `resume`'s window: up to there only an LF changes anything.
             let end = self
@@ -765,20 +750,20 @@ impl Scan {
                 .saturating_add(limits.max_header_line_len)
                 .saturating_add(2)
                 .min(limits.max_frame_len);
-            (Quick::Lf, end)
+            (Some(b'\n'), end)
         } else if let Some(len) = self.content_length {
             // `body_end` checked the limits; the NUL is due at `start + len`.
-            (Quick::Wait, self.start + len + 1)
+            (None, self.start + len + 1)
         } else if parser.version != Version::V1_0
             && !self.command.is_some_and(|c| c.may_have_body())
         {
             // The first octet decides.
-            (Quick::Wait, self.start + 1)
+            (None, self.start + 1)
         } else {
             // `body_end`'s window: up to there only a NUL changes anything.
             let room = limits.max_frame_len - self.start;
             let window = limits.max_body_len.saturating_add(1).min(room);
-            (Quick::Nul, self.start + window)
+            (Some(0), self.start + window)
         };
     }
 
@@ -799,8 +784,8 @@ impl Scan {
                 .min(self.start.saturating_add(max).saturating_add(2))
                 .min(limits.max_frame_len);
             let from = self.start + self.searched;
+            let window = buf.get(self.start..window_end).unwrap_or_default();
             let Some(i) = find(b'\n', buf.get(from..window_end).unwrap_or_default()) else {
-                let window = buf.get(self.start..window_end).unwrap_or_default();
                 if self.command.is_none() && !Command::could_start(window) {
                     return Err(ParseError::UnknownCommand);
                 }
@@ -815,8 +800,11 @@ impl Scan {
                 return Ok(None);
             };
             let next = from + i + 1;
+            // The LF just found, in `Parser::line`'s window: its verdict without a second
+            // search.
+            let lf = from + i - self.start;
             let (line, _) = parser
-                .line(buf, self.start, self.command.is_none())?
+                .line_verdict(window, self.start, Some(lf), self.command.is_none())?
                 .ok_or(ParseError::HeaderLineTooLong)?;
             self.start = next;
             self.searched = 0;
