@@ -681,8 +681,9 @@ pub(crate) struct Scan {
     started: bool,
     /// Start of the line being searched, or of the body once `in_body`.
     start: usize,
-    /// Bytes after `start` already searched for LF or NUL.
-    searched: usize,
+    /// Where the search for that line's LF, or the body's NUL, goes on: the octets from
+    /// `start` up to here hold neither.
+    scanned: usize,
     command: Option<Command>,
     /// Where the header block starts: just past the command line.
     block_start: usize,
@@ -719,7 +720,7 @@ impl Scan {
         if buf.len() >= self.horizon {
             return false;
         }
-        let from = self.start + self.searched;
+        let from = self.scanned;
         if let Some(byte) = self.quick {
             let fresh = buf.get(from..).unwrap_or_default();
             // Reads of a few octets (a frame trickling in) are searched inline; longer ones
@@ -733,7 +734,7 @@ impl Scan {
                 return false;
             }
         }
-        self.searched = buf.len().max(from) - self.start;
+        self.scanned = buf.len().max(from);
         true
     }
 
@@ -783,7 +784,7 @@ impl Scan {
                 .len()
                 .min(self.start.saturating_add(max).saturating_add(2))
                 .min(limits.max_frame_len);
-            let from = self.start + self.searched;
+            let from = self.scanned;
             let window = buf.get(self.start..window_end).unwrap_or_default();
             let Some(i) = find(b'\n', buf.get(from..window_end).unwrap_or_default()) else {
                 if self.command.is_none() && !Command::could_start(window) {
@@ -795,7 +796,7 @@ impl Scan {
                 if buf.len() >= limits.max_frame_len {
                     return Err(ParseError::FrameTooLarge);
                 }
-                self.searched = window_end.max(from) - self.start;
+                self.scanned = window_end.max(from);
                 self.set_quick(parser);
                 return Ok(None);
             };
@@ -807,7 +808,7 @@ impl Scan {
                 .line_verdict(window, self.start, Some(lf), self.command.is_none())?
                 .ok_or(ParseError::HeaderLineTooLong)?;
             self.start = next;
-            self.searched = 0;
+            self.scanned = next;
             if self.command.is_none() {
                 self.command = Some(parser.command(line)?);
                 self.block_start = next;
@@ -834,13 +835,10 @@ impl Scan {
             }
         }
         let command = self.command.unwrap_or(Command::Send);
-        let nul = parser.body_end(
-            buf,
-            self.start,
-            command,
-            self.content_length,
-            &mut self.searched,
-        )?;
+        let mut searched = self.scanned - self.start;
+        let nul = parser.body_end(buf, self.start, command, self.content_length, &mut searched);
+        self.scanned = self.start + searched;
+        let nul = nul?;
         if nul.is_none() {
             self.set_quick(parser);
         }
