@@ -120,6 +120,29 @@ fn byte_at_a_time(wire: &[u8], buf: &mut BytesMut, decoder: &mut Decoder) -> (us
     (frames, beats)
 }
 
+/// [`byte_at_a_time`] with the result matched where it lies: `while let Some(item) =
+/// decode(..)?` (or `.unwrap()`) first moves the whole `Option<OwnedItem>` (128 bytes) out of
+/// the `Result` on every call, before looking at it; a `match` on the `Result` does not.
+#[inline(never)]
+fn byte_at_a_time_match(wire: &[u8], buf: &mut BytesMut, decoder: &mut Decoder) -> (usize, usize) {
+    let (mut frames, mut beats) = (0, 0);
+    for &byte in wire {
+        buf.extend_from_slice(&[byte]);
+        loop {
+            match decoder.decode(buf) {
+                Ok(Some(OwnedItem::Frame(frame))) => {
+                    frames += 1;
+                    black_box(frame.body().len());
+                }
+                Ok(Some(OwnedItem::HeartBeat)) => beats += 1,
+                Ok(None) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    (frames, beats)
+}
+
 /// What any caller of a resumable decoder pays per byte, decoder aside: it appends the byte
 /// to the `BytesMut` and calls a function (never inlined, as `decode_slow` is not) that
 /// returns the decoder's own result type, here always `Ok(None)` (the compiler cannot know:
@@ -131,6 +154,26 @@ fn floor_call(buf: &mut BytesMut) -> Result<Option<OwnedItem>, ParseError> {
         return Err(ParseError::MissingNul);
     }
     Ok(None)
+}
+
+/// [`byte_at_a_time_floor`] matching the result in place, as [`byte_at_a_time_match`] does.
+#[inline(never)]
+fn byte_at_a_time_floor_match(wire: &[u8], buf: &mut BytesMut) -> usize {
+    let mut items = 0;
+    for &byte in wire {
+        buf.extend_from_slice(&[byte]);
+        loop {
+            match floor_call(buf) {
+                Ok(Some(item)) => {
+                    black_box(item);
+                    items += 1;
+                }
+                Ok(None) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    items
 }
 
 #[inline(never)]
@@ -185,6 +228,33 @@ fn owned_bytewise(c: &mut Criterion) {
             b.iter_batched_ref(
                 || BytesMut::with_capacity(w.wire.len()),
                 |buf| black_box(byte_at_a_time_floor(&w.wire, buf)),
+                BatchSize::SmallInput,
+            )
+        });
+        if w.wire.len() > 1024 {
+            continue;
+        }
+        // The same two, the caller matching the result in place instead of `.unwrap()`.
+        let mut buf = BytesMut::with_capacity(w.wire.len());
+        assert_eq!(
+            byte_at_a_time_match(&w.wire, &mut buf, &mut Decoder::new()),
+            (1, 0)
+        );
+        assert!(buf.is_empty());
+        group.bench_function(format!("{}/match", w.name), |b| {
+            b.iter_batched_ref(
+                || (BytesMut::with_capacity(w.wire.len()), Decoder::new()),
+                |(buf, decoder)| black_box(byte_at_a_time_match(&w.wire, buf, decoder)),
+                BatchSize::SmallInput,
+            )
+        });
+        let mut buf = BytesMut::with_capacity(w.wire.len());
+        assert_eq!(byte_at_a_time_floor_match(&w.wire, &mut buf), 0);
+        assert_eq!(&buf[..], &w.wire[..]);
+        group.bench_function(format!("{}/match/floor", w.name), |b| {
+            b.iter_batched_ref(
+                || BytesMut::with_capacity(w.wire.len()),
+                |buf| black_box(byte_at_a_time_floor_match(&w.wire, buf)),
                 BatchSize::SmallInput,
             )
         });
