@@ -642,5 +642,114 @@ fn encode_send(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode, decode_stream, encode_message, encode_send);
+// ---------------------------------------------------------------------------------------------
+// A frame trickling in.
+
+/// Appends `wire` to `buf` a byte at a time, taking every frame off with `next` after each
+/// byte (as a connection reading one byte per `read` would); returns the frames seen.
+#[inline(always)]
+fn trickle(
+    wire: &[u8],
+    buf: &mut BytesMut,
+    expect: (usize, usize),
+    mut next: impl FnMut(&mut BytesMut) -> Option<(usize, usize)>,
+) -> usize {
+    let mut frames = 0;
+    for &byte in wire {
+        buf.extend_from_slice(&[byte]);
+        frames += drain(buf, expect, &mut next);
+    }
+    frames
+}
+
+/// The MESSAGE fed one byte per call to each crate's streaming decoder (a decoder per frame,
+/// as per connection). A decoder that starts over on every call costs time quadratic in the
+/// frame's length; one that remembers how far it got, linear. Each entry is checked once
+/// before timing to yield exactly the frame, at its last byte, and leave nothing.
+fn decode_byte_at_a_time(c: &mut Criterion) {
+    let w = common::message_470();
+    let expect = (w.headers, w.body_len);
+
+    #[inline(never)]
+    fn trickle_proto(wire: &[u8], buf: &mut BytesMut, expect: (usize, usize)) -> usize {
+        let mut decoder = ProtoDecoder::new();
+        trickle(wire, buf, expect, |buf| match decoder.decode(buf) {
+            Ok(Some(OwnedItem::Frame(f))) => Some((f.headers().len(), f.body().len())),
+            Ok(None) => None,
+            other => panic!("stomp-proto decoder: {other:?}"),
+        })
+    }
+    #[inline(never)]
+    fn trickle_iridium(wire: &[u8], buf: &mut BytesMut, expect: (usize, usize)) -> usize {
+        let mut codec = iridium_stomp::StompCodec::new();
+        trickle(wire, buf, expect, |buf| match codec.decode(buf) {
+            Ok(Some(iridium_stomp::StompItem::Frame(f))) => Some((f.headers.len(), f.body.len())),
+            Ok(None) => None,
+            other => panic!("iridium-stomp: {other:?}"),
+        })
+    }
+    #[inline(never)]
+    fn trickle_async_stomp(wire: &[u8], buf: &mut BytesMut, expect: (usize, usize)) -> usize {
+        let mut codec = async_stomp::client::ClientCodec::new();
+        trickle(wire, buf, expect, |buf| match codec.decode(buf) {
+            Ok(Some(async_stomp::Message {
+                content: async_stomp::FromServer::Message { headers, body, .. },
+                ..
+            })) => Some((headers.len(), body.map_or(0, |b| b.len()))),
+            Ok(None) => None,
+            other => panic!("async-stomp: {other:?}"),
+        })
+    }
+    #[inline(never)]
+    fn trickle_tokio_stomp(wire: &[u8], buf: &mut BytesMut, expect: (usize, usize)) -> usize {
+        let mut codec = tokio_stomp_2::client::ClientCodec;
+        trickle(wire, buf, expect, |buf| match codec.decode(buf) {
+            Ok(Some(tokio_stomp_2::Message {
+                content: tokio_stomp_2::FromServer::Message { headers, body, .. },
+                ..
+            })) => Some((headers.len(), body.map_or(0, |b| b.len()))),
+            Ok(None) => None,
+            other => panic!("tokio-stomp-2: {other:?}"),
+        })
+    }
+
+    type Run = fn(&[u8], &mut BytesMut, (usize, usize)) -> usize;
+    let rows: [(&str, Run); 4] = [
+        ("stomp-proto Decoder::decode (owned)", trickle_proto),
+        ("iridium-stomp", trickle_iridium),
+        ("async-stomp", trickle_async_stomp),
+        ("tokio-stomp-2", trickle_tokio_stomp),
+    ];
+    let mut group = c.benchmark_group(format!("peers/decode_byte_at_a_time/{}", w.name));
+    group.throughput(Throughput::Bytes(w.wire.len() as u64));
+    for (name, run) in rows {
+        let mut buf = BytesMut::with_capacity(w.wire.len());
+        assert_eq!(run(&w.wire, &mut buf, expect), 1, "{name}: frames");
+        assert!(buf.is_empty(), "{name}: {} bytes left", buf.len());
+        // The frame comes out at the last byte, not before.
+        let mut buf = BytesMut::with_capacity(w.wire.len());
+        assert_eq!(
+            run(&w.wire[..w.wire.len() - 1], &mut buf, expect),
+            0,
+            "{name}: a frame before its NUL"
+        );
+        group.bench_function(name, |b| {
+            b.iter_batched_ref(
+                || BytesMut::with_capacity(w.wire.len()),
+                |buf| black_box(run(&w.wire, buf, expect)),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    decode,
+    decode_stream,
+    decode_byte_at_a_time,
+    encode_message,
+    encode_send
+);
 criterion_main!(benches);
