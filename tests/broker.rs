@@ -107,6 +107,19 @@ impl Peer {
         Peer::new(Io::Tcp(stream), None)
     }
 
+    /// Connected with a small receive window (which also turns off the kernel's
+    /// auto-tuning), so that little of what the broker writes fits in transit while this
+    /// peer does not read.
+    async fn connected_small_window(addr: SocketAddr) -> Peer {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(16 * 1024).expect("SO_RCVBUF");
+        let stream = socket.connect(addr).await.expect("connect");
+        stream.set_nodelay(true).unwrap();
+        let mut peer = Peer::new(Io::Tcp(stream), None);
+        peer.connect(&[]).await;
+        peer
+    }
+
     async fn ws(addr: SocketAddr, path: &str, protocols: &str) -> Peer {
         let mut request = format!("ws://{addr}{path}").into_client_request().unwrap();
         if !protocols.is_empty() {
@@ -440,6 +453,46 @@ fn core_queue_round_robin_waiting_and_redelivery() {
 }
 
 #[test]
+fn core_queue_message_refused_by_a_full_outlet_waits_for_redispatch() {
+    let mut broker = Broker::new();
+    let inbox = Inbox::default();
+    // An outlet with room for `room` more deliveries, like a bounded channel.
+    let room = Arc::new(Mutex::new(1usize));
+    let outlet = {
+        let (inbox, room) = (inbox.clone(), room.clone());
+        Box::new(move |d: Delivery| {
+            let mut room = room.lock().unwrap();
+            if *room == 0 {
+                return false;
+            }
+            *room -= 1;
+            inbox.lock().unwrap().push(d);
+            true
+        })
+    };
+    let a = broker.register(outlet);
+    broker
+        .subscribe(a, Bytes::from("1"), b"/queue/work")
+        .unwrap();
+    for i in 0..3 {
+        broker
+            .send(a, None, Publish::new(&b"/queue/work"[..], format!("{i}")))
+            .unwrap();
+    }
+    // The outlet took one; the other two wait in the queue, not in flight.
+    assert_eq!(bodies(&inbox), ["0"]);
+    assert_eq!(broker.waiting(b"/queue/work"), 2);
+    assert_eq!(broker.in_flight(), 1);
+    // Nothing changes until asked again.
+    *room.lock().unwrap() = 5;
+    assert_eq!(bodies(&inbox), ["0"]);
+    broker.redispatch(a);
+    assert_eq!(bodies(&inbox), ["0", "1", "2"]);
+    assert_eq!(broker.waiting(b"/queue/work"), 0);
+    assert!(inbox.lock().unwrap().iter().all(|d| !d.redelivered));
+}
+
+#[test]
 fn core_transactions_apply_on_commit_only() {
     let mut broker = Broker::new();
     let inbox = Inbox::default();
@@ -573,6 +626,92 @@ async fn queue_messages_wait_for_a_consumer() {
         let message = consumer.expect_message(&format!("m{i}")).await;
         assert!(header(&message, "redelivered").is_none());
     }
+    broker.shutdown(WAIT).await;
+}
+
+/// How many 32 KiB messages the slow-consumer tests send: 32 MiB, far more than the
+/// broker's socket send buffer and the small receive window of the consumer hold.
+const FLOOD: usize = 1000;
+
+fn flood_body(i: usize) -> Vec<u8> {
+    let mut body = format!("{i:06}").into_bytes();
+    body.resize(32 * 1024, b'x');
+    body
+}
+
+/// Sends the flood to `destination` without receipts, then one last SEND with a receipt:
+/// once that comes back, the broker has routed every message.
+async fn flood(producer: &mut Peer, destination: &str) {
+    for i in 0..FLOOD {
+        producer
+            .send(&frame(
+                "SEND",
+                &[("destination", destination)],
+                &flood_body(i),
+            ))
+            .await;
+    }
+    producer.publish(destination, "last").await;
+}
+
+#[tokio::test]
+async fn slow_queue_consumer_gets_every_message_in_order() {
+    let broker = start(Config {
+        delivery_backlog: 4,
+        ..Config::default()
+    })
+    .await;
+    let mut consumer = Peer::connected_small_window(broker.tcp_addr).await;
+    consumer.subscribe("0", "/queue/flood", "auto").await;
+    let mut producer = Peer::connected(broker.tcp_addr).await;
+    // The consumer reads nothing meanwhile: what does not fit in transit or in its small
+    // backlog waits in the queue, not in a buffer of its connection.
+    flood(&mut producer, "/queue/flood").await;
+    let waiting = broker.shared.broker().waiting(b"/queue/flood");
+    assert!(
+        waiting > FLOOD / 2,
+        "only {waiting} messages waited in the queue"
+    );
+    // Reading, it gets every message, in order: the queue hands out more as it catches up.
+    for i in 0..FLOOD {
+        let message = consumer.expect(Command::Message).await;
+        assert_eq!(message.body(), &flood_body(i)[..], "message {i}");
+    }
+    consumer.expect_message("last").await;
+    assert_eq!(broker.shared.broker().waiting(b"/queue/flood"), 0);
+    broker.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn slow_topic_subscriber_is_disconnected_with_an_error() {
+    let broker = start(Config {
+        delivery_backlog: 4,
+        ..Config::default()
+    })
+    .await;
+    let mut slow = Peer::connected_small_window(broker.tcp_addr).await;
+    slow.subscribe("0", "/topic/flood", "auto").await;
+    let mut producer = Peer::connected(broker.tcp_addr).await;
+    flood(&mut producer, "/topic/flood").await;
+    // The subscriber gets what was on its way, in order, then an ERROR, and is closed.
+    let mut received = 0;
+    let error = loop {
+        let frame = slow.frame().await;
+        match frame.command() {
+            Command::Message => {
+                assert_eq!(frame.body(), &flood_body(received)[..]);
+                received += 1;
+            }
+            Command::Error => break frame,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    slow.expect_closed().await;
+    assert!(received < FLOOD, "all {received} messages arrived");
+    let message = header(&error, "message").unwrap_or_default();
+    assert!(message.contains("slow consumer"), "{error:?}");
+    // The publisher is unaffected.
+    producer.publish("/topic/flood", "after").await;
     broker.shutdown(WAIT).await;
 }
 

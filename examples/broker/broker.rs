@@ -85,7 +85,8 @@ pub struct Delivery {
 }
 
 /// Where a connection's deliveries go (a channel to its task). Returns `false` when the
-/// connection is gone.
+/// connection is gone or has no room now (its backlog is full): a queue message then stays
+/// in its queue (see [`Broker::redispatch`]), a topic message is not delivered.
 pub trait Outlet: Send {
     /// Hands over one delivery.
     fn deliver(&mut self, delivery: Delivery) -> bool;
@@ -314,6 +315,23 @@ impl Broker {
             Kind::App => unreachable!("refused above"),
         }
         Ok(key)
+    }
+
+    /// The connection's outlet has room again after refusing queue messages: the queues it
+    /// consumes from hand out what waits there.
+    pub fn redispatch(&mut self, connection: ConnectionId) {
+        let Some(conn) = self.connections.get(&connection) else {
+            return;
+        };
+        let queues: Vec<Bytes> = conn
+            .subscriptions
+            .values()
+            .filter(|(_, destination)| matches!(kind(destination), Ok(Kind::Queue)))
+            .map(|(_, destination)| destination.clone())
+            .collect();
+        for name in queues {
+            self.dispatch(&name);
+        }
     }
 
     /// Ends a subscription; its unacknowledged queue messages are redelivered.

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -44,6 +44,10 @@ pub struct Settings {
     /// How long to keep reading (and discarding) after the last frame was written, so that
     /// the client gets that ERROR before the connection is torn down.
     pub linger: Duration,
+    /// How many deliveries may wait for a connection's task (at least 1).
+    pub delivery_backlog: usize,
+    /// How long one write may take before the client counts as gone.
+    pub write_timeout: Duration,
     /// Serves connections instead of the in-memory broker when set (the broker relay).
     pub upstream: Option<Arc<dyn Upstream>>,
 }
@@ -228,10 +232,29 @@ pub async fn run(
     let number = shared.next_session.fetch_add(1, Ordering::Relaxed);
     let kind = transport.name();
     println!("[{number}] open: {peer} over {kind}");
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    // Bounded: a subscriber that reads more slowly than its messages arrive must not make
+    // them pile up here. A full backlog refuses a queue message (it stays in its queue, and
+    // `held` asks for it again once there is room) or a topic message (`overflowed`: the
+    // subscriber is too slow and is disconnected).
+    let (tx, mut rx) = mpsc::channel(shared.settings.delivery_backlog);
+    let backlog = Arc::new(Backlog::default());
+    let outlet_backlog = backlog.clone();
     let connection = shared
         .broker()
-        .register(Box::new(move |delivery| tx.send(delivery).is_ok()));
+        .register(Box::new(move |delivery: Delivery| {
+            match tx.try_send(delivery) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(delivery)) => {
+                    let flag = match delivery.tag {
+                        Some(_) => &outlet_backlog.held,
+                        None => &outlet_backlog.overflowed,
+                    };
+                    flag.store(true, Ordering::Relaxed);
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        }));
     let mut config = shared.settings.server.clone();
     if let Some(versions) = versions {
         config = config.versions(versions);
@@ -251,15 +274,34 @@ pub async fn run(
         reason: None,
     };
     let mut read_buf = BytesMut::new();
+    let write_timeout = shared.settings.write_timeout;
     loop {
         conn.drain();
         if !conn.out.is_empty() {
             let out = std::mem::take(&mut conn.out);
-            if let Err(e) = transport.write(&out).await {
-                conn.transport_closed(format!("write failed: {e}"));
-                break;
+            match tokio::time::timeout(write_timeout, transport.write(&out)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    conn.transport_closed(format!("write failed: {e}"));
+                    break;
+                }
+                Err(_) => {
+                    conn.transport_closed(format!(
+                        "write timed out after {write_timeout:?}: the client is not reading"
+                    ));
+                    break;
+                }
             }
             conn.settle_written();
+        }
+        if backlog.overflowed.swap(false, Ordering::Relaxed) {
+            conn.slow_consumer(shared.settings.delivery_backlog);
+            continue;
+        }
+        if backlog.held.swap(false, Ordering::Relaxed) {
+            // Set only while the backlog was full, so there was something to receive: the
+            // room made since then takes the queue messages that waited.
+            shared.broker().redispatch(conn.connection);
         }
         if conn.server.is_closed() {
             break;
@@ -311,6 +353,15 @@ pub async fn run(
     println!("[{number}] close: {peer} over {kind}: {reason}");
 }
 
+/// What a connection's outlet refused because its backlog was full.
+#[derive(Debug, Default)]
+struct Backlog {
+    /// A queue message, left in its queue: ask the broker again once there is room.
+    held: AtomicBool,
+    /// A topic message, lost to this subscriber: it is too slow.
+    overflowed: AtomicBool,
+}
+
 /// Resolves once `stop` turns `true` (or its sender is gone).
 pub async fn stopping(stop: &mut watch::Receiver<bool>) {
     // The guard `wait_for` returns is not `Send`: drop it here.
@@ -359,6 +410,19 @@ impl Connection {
             if !progressed {
                 break;
             }
+        }
+    }
+
+    /// A topic message found this connection's backlog full: the client reads more slowly
+    /// than its subscriptions produce. It gets an ERROR saying so, and the session closes.
+    fn slow_consumer(&mut self, backlog: usize) {
+        if self.reason.is_none() {
+            self.reason = Some("slow consumer".into());
+        }
+        let message =
+            format!("slow consumer: more than {backlog} messages were waiting for this connection");
+        if self.server.error(&message, None, b"").is_err() {
+            self.server.handle_close(self.shared.now());
         }
     }
 

@@ -34,6 +34,13 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// How long a closing connection keeps reading so its last frame arrives.
     pub linger: Duration,
+    /// How many deliveries may wait for a connection's task: past that, a topic subscriber
+    /// is too slow and is disconnected (with an ERROR), and queue messages stay in their
+    /// queue until it catches up.
+    pub delivery_backlog: usize,
+    /// How long one write to a client may take before the connection is given up (a client
+    /// that stopped reading).
+    pub write_timeout: Duration,
     /// Serve connections through this instead of the in-memory broker (the broker relay).
     pub upstream: Option<Arc<dyn connection::Upstream>>,
 }
@@ -48,6 +55,8 @@ impl Default for Config {
             limits: Limits::DEFAULT,
             connect_timeout: Duration::from_secs(30),
             linger: Duration::from_secs(1),
+            delivery_backlog: 1024,
+            write_timeout: Duration::from_secs(30),
             upstream: None,
         }
     }
@@ -98,6 +107,8 @@ pub async fn start(config: Config) -> io::Result<Running> {
         login: config.login.clone(),
         connect_timeout: config.connect_timeout,
         linger: config.linger,
+        delivery_backlog: config.delivery_backlog.max(1),
+        write_timeout: config.write_timeout,
         upstream: config.upstream.clone(),
     }));
     let (stop, stopped) = watch::channel(false);

@@ -43,6 +43,7 @@ use crate::relay::{Relay, RelayConfig};
 const USAGE: &str = "\
 usage: broker [--tcp ADDR] [--ws ADDR] [--login USER:PASS] [--heart-beat MS]
               [--max-frame BYTES] [--max-body BYTES] [--max-headers N] [--max-header-line BYTES]
+              [--delivery-backlog N] [--write-timeout MS]
               [--relay HOST:PORT [--relay-login USER] [--relay-passcode PASS]
                [--relay-host VHOST] [--relay-heart-beat MS]]
 
@@ -54,6 +55,11 @@ usage: broker [--tcp ADDR] [--ws ADDR] [--login USER:PASS] [--heart-beat MS]
   --max-body BYTES    largest body (default 4 MiB)
   --max-headers N     most headers in a frame (default 100)
   --max-header-line BYTES  longest header line (default 8 KiB)
+  --delivery-backlog N  messages that may wait for one connection (default 1024); past that
+                      a topic subscriber is disconnected as too slow, queue messages wait
+                      in their queue
+  --write-timeout MS  give up a connection whose client takes longer to take one write
+                      (default 30000)
   --relay HOST:PORT   relay /topic/ and /queue/ destinations to this STOMP broker (RabbitMQ)
                       instead of the in-memory broker; /app/ stays here
   --relay-login USER  upstream login (default guest)
@@ -90,6 +96,10 @@ fn parse_args() -> Result<(Config, Option<RelayConfig>), String> {
             "--max-body" => config.limits.max_body_len = number(value()?)?,
             "--max-headers" => config.limits.max_headers = number(value()?)?,
             "--max-header-line" => config.limits.max_header_line_len = number(value()?)?,
+            "--delivery-backlog" => config.delivery_backlog = number(value()?)?.max(1),
+            "--write-timeout" => {
+                config.write_timeout = Duration::from_millis(number(value()?)? as u64)
+            }
             "--relay" => relay = Some(value()?),
             "--relay-login" => relay_config.login = value()?,
             "--relay-passcode" => relay_config.passcode = value()?,
