@@ -716,6 +716,35 @@ async fn slow_topic_subscriber_is_disconnected_with_an_error() {
 }
 
 #[tokio::test]
+async fn client_that_stops_reading_is_dropped_after_the_write_timeout() {
+    let broker = start(Config {
+        write_timeout: Duration::from_millis(300),
+        ..Config::default()
+    })
+    .await;
+    let mut stuck = Peer::connected_small_window(broker.tcp_addr).await;
+    stuck.subscribe("0", "/topic/flood", "auto").await;
+    let mut producer = Peer::connected(broker.tcp_addr).await;
+    // All fit in the default backlog: only the blocked write can end the connection.
+    flood(&mut producer, "/topic/flood").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut received = 0;
+    loop {
+        match stuck.next(WAIT).await {
+            Next::Frame(frame) => {
+                assert_eq!(frame.command(), Command::Message, "{frame:?}");
+                received += 1;
+            }
+            Next::Closed => break,
+            Next::Timeout => panic!("still open after {received} messages"),
+        }
+    }
+    assert!(received < FLOOD, "all {received} messages arrived");
+    producer.publish("/topic/flood", "after").await;
+    broker.shutdown(WAIT).await;
+}
+
+#[tokio::test]
 async fn websocket_pub_sub_on_topics_and_queues() {
     let broker = start_default().await;
     let mut ws = Peer::ws(broker.ws_addr, "/ws", "v12.stomp").await;

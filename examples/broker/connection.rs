@@ -148,6 +148,22 @@ impl Transport {
         }
     }
 
+    /// [`write`](Self::write), given up after `timeout` (a client that stopped reading);
+    /// the error says why, for the log.
+    pub async fn write_within(
+        &mut self,
+        chunks: &[Bytes],
+        timeout: Duration,
+    ) -> Result<(), String> {
+        match tokio::time::timeout(timeout, self.write(chunks)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("write failed: {e}")),
+            Err(_) => Err(format!(
+                "write timed out after {timeout:?}: the client is not reading"
+            )),
+        }
+    }
+
     /// Writes the chunks the session produced, in order.
     pub async fn write(&mut self, chunks: &[Bytes]) -> io::Result<()> {
         match self {
@@ -279,18 +295,9 @@ pub async fn run(
         conn.drain();
         if !conn.out.is_empty() {
             let out = std::mem::take(&mut conn.out);
-            match tokio::time::timeout(write_timeout, transport.write(&out)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    conn.transport_closed(format!("write failed: {e}"));
-                    break;
-                }
-                Err(_) => {
-                    conn.transport_closed(format!(
-                        "write timed out after {write_timeout:?}: the client is not reading"
-                    ));
-                    break;
-                }
+            if let Err(why) = transport.write_within(&out, write_timeout).await {
+                conn.transport_closed(why);
+                break;
             }
             conn.settle_written();
         }

@@ -388,8 +388,9 @@ async fn serve(
         }
         if !conn.down_out.is_empty() {
             let out = std::mem::take(&mut conn.down_out);
-            if let Err(e) = transport.write(&out).await {
-                conn.transport_closed(format!("write failed: {e}"));
+            let timeout = shared.settings.write_timeout;
+            if let Err(why) = transport.write_within(&out, timeout).await {
+                conn.transport_closed(why);
                 continue;
             }
         }
