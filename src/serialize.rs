@@ -235,19 +235,21 @@ impl HeadBuf {
 /// The width of the blocks [`count_separators`] works on: two SSE2 vectors.
 const LANES: usize = 32;
 
-/// The number of octets of `block` that are a `:`, an LF or one of `special`, in one pass over
-/// whole [`LANES`]-octet blocks (`block` is a multiple of that long, at most [`FAST_HEAD`]):
-/// per-lane counters the compiler turns into vector compares and subtractions. A lane counts
-/// at most `FAST_HEAD / LANES` (16) octets, so `u8` counters do not overflow.
+/// The number of octets of `block` that are a `:`, an octet from 0x08 to 0x0F (LF and CR
+/// among them) or `special`, in one pass over whole [`LANES`]-octet blocks (`block` is a
+/// multiple of that long, at most [`FAST_HEAD`]): per-lane counters the compiler turns into
+/// vector compares and subtractions. LF and CR share one test, `(b | 0x07) == 0x0F`: it also
+/// counts TAB, BS, VT, FF, SO and SI, which only sends the rare head holding one to the
+/// general path. A lane counts at most `FAST_HEAD / LANES` (16) octets, so `u8` counters do
+/// not overflow.
 #[inline(always)]
-fn count_separators(block: &[u8], special: [u8; 2]) -> usize {
+fn count_separators(block: &[u8], special: u8) -> usize {
     let mut counts = [0u8; LANES];
     let block = &block[..block.len().min(FAST_HEAD)];
     for chunk in block.chunks_exact(LANES) {
         for i in 0..LANES {
             let b = chunk[i];
-            counts[i] +=
-                u8::from((b == b':') | (b == b'\n') | (b == special[0]) | (b == special[1]));
+            counts[i] += u8::from((b == b':') | ((b | 0x07) == 0x0F) | (b == special));
         }
     }
     counts.iter().map(|&n| usize::from(n)).sum()
@@ -374,14 +376,12 @@ fn fast_head<'h>(
     head[pos] = b'\n';
     pos += 1;
     // The whole head and the zeros after it. Each header line holds one `:` and one LF as
-    // separators, the command line and the blank line one LF each: there are no others (in a name or value) and
-    // no `\\` (when `command` escapes) nor CR (in 1.2) when the count is exactly that.
-    let escapes = Escaping::for_frame(version, command) != Escaping::None;
-    let special = match (escapes, version == Version::V1_2) {
-        (true, true) => [b'\\', b'\r'],
-        (true, false) => [b'\\', b'\\'],
-        (false, true) => [b'\r', b'\r'],
-        (false, false) => [b':', b':'],
+    // separators, the command line and the blank line one LF each: there are no others (in a
+    // name or value), no `\\` (when `command` escapes) and no CR (nor any other octet from
+    // 0x08 to 0x0F) when the count is exactly that.
+    let special = match Escaping::for_frame(version, command) {
+        Escaping::None => b':',
+        _ => b'\\',
     };
     if count_separators(&buf.0[..pos.next_multiple_of(LANES)], special) != 2 * lines + 2 {
         return None;
@@ -1054,12 +1054,13 @@ mod tests {
         Some(out)
     }
 
-    /// Bytes from a small alphabet, heavy in the octets that matter to escaping.
+    /// Bytes from a small alphabet, heavy in the octets that matter to escaping, and those
+    /// (TAB, BS, SI) that the fast path's count takes for an LF or CR.
     fn field(max: usize) -> impl Strategy<Value = alloc::vec::Vec<u8>> {
         proptest::collection::vec(
             prop_oneof![
                 6 => prop::sample::select(b"abc-/19".to_vec()),
-                1 => prop::sample::select(b":\n\r\\\0 ".to_vec()),
+                1 => prop::sample::select(b":\n\r\\\0 \t\x08\x0f".to_vec()),
             ],
             0..max,
         )
@@ -1096,6 +1097,48 @@ mod tests {
         }
         assert!(is_decimal(b"00200", 200));
         assert!(is_decimal(b"18446744073709551615", usize::MAX));
+    }
+
+    /// An octet from 0x08 to 0x0F in a name or value is counted as if it were an LF or CR:
+    /// the fast path declines the frame and the general path writes it, unchanged, in every
+    /// version (a CR only where the version allows it).
+    #[test]
+    fn octets_counted_as_line_ends_take_the_general_path() {
+        for octet in 0x08..=0x0Fu8 {
+            for version in Version::ALL {
+                let value = [b'a', octet, b'b'];
+                let headers: [PlainHeader<'_>; 2] = [(b"destination", b"/q"), (b"x", &value)];
+                assert_eq!(
+                    fast(
+                        version,
+                        Command::Send,
+                        &headers,
+                        b"hi",
+                        ContentLength::WhenNeeded
+                    ),
+                    None,
+                    "{octet:#x} {version:?}"
+                );
+                let expected = general(
+                    version,
+                    Command::Send,
+                    &headers,
+                    b"hi",
+                    ContentLength::WhenNeeded,
+                    Form::Plain,
+                );
+                let mut builder = FrameBuilder::new(version, Command::Send).body(b"hi");
+                builder.extend_headers_bytes(&headers).unwrap();
+                let mut out = alloc::vec::Vec::new();
+                assert_eq!(builder.put(&mut out).map(|_| out), expected);
+                if octet != b'\n' && !(octet == b'\r' && version == Version::V1_2) {
+                    let mut plain = b"SEND\ndestination:/q\nx:a".to_vec();
+                    plain.extend_from_slice(&[octet]);
+                    plain.extend_from_slice(b"b\n\nhi\0");
+                    assert_eq!(expected, Ok(plain), "{octet:#x} {version:?}");
+                }
+            }
+        }
     }
 
     proptest! {
