@@ -178,6 +178,25 @@ fn plan<'h>(
     })
 }
 
+/// A header as [`fast_head`] reads it: its name and value, plain or wire form alike.
+trait Parts {
+    fn parts(&self) -> PlainHeader<'_>;
+}
+
+impl Parts for PlainHeader<'_> {
+    #[inline(always)]
+    fn parts(&self) -> PlainHeader<'_> {
+        *self
+    }
+}
+
+impl Parts for crate::Header<'_> {
+    #[inline(always)]
+    fn parts(&self) -> PlainHeader<'_> {
+        (self.name, self.value)
+    }
+}
+
 /// Writes into a slice already checked to be exactly as long as the planned output.
 struct Cursor<'o> {
     out: &'o mut [u8],
@@ -319,11 +338,11 @@ fn is_decimal(value: &[u8], len: usize) -> bool {
 /// either; with no `\` (when `command` escapes) and no CR (in 1.2) left, every name and value
 /// is copied unchanged by the general path, in either form.
 #[inline]
-fn fast_head<'h>(
+fn fast_head<H: Parts>(
     buf: &mut HeadBuf,
     version: Version,
     command: Command,
-    headers: impl Iterator<Item = PlainHeader<'h>>,
+    headers: &[H],
     body: &[u8],
     policy: ContentLength,
 ) -> Option<(usize, usize)> {
@@ -334,9 +353,10 @@ fn fast_head<'h>(
     }
     let head = &mut buf.0;
     let mut pos = put_field(head, 0, command.as_str().as_bytes(), b'\n');
-    let mut lines = 0;
+    let mut lines = headers.len();
     let mut given = false;
-    for (name, value) in headers {
+    for header in headers {
+        let (name, value) = header.parts();
         let end = (pos + 2).wrapping_add(name.len()).wrapping_add(value.len());
         // An empty name, a name or value of FAST_HEAD octets or more, or a line that does
         // not end before FAST_HEAD (room for the blank line) takes the general path, in one
@@ -353,7 +373,6 @@ fn fast_head<'h>(
         }
         pos = put_field(head, pos, name, b':');
         pos = put_field(head, pos, value, b'\n');
-        lines += 1;
     }
     let add_content_length = !given
         && match policy {
@@ -407,10 +426,10 @@ fn write_fast(out: &mut [u8], head: &[u8], body: &[u8]) {
 /// [`write_to`](FrameBuilder::write_to) and friends through [`fast_head`]: `None` when the
 /// general path must take over (nothing was written).
 #[inline]
-fn write_fast_to<'h>(
+fn write_fast_to<H: Parts>(
     version: Version,
     command: Command,
-    headers: impl Iterator<Item = PlainHeader<'h>>,
+    headers: &[H],
     body: &[u8],
     policy: ContentLength,
     out: &mut [u8],
@@ -430,10 +449,10 @@ fn write_fast_to<'h>(
 /// written).
 #[cfg(feature = "alloc")]
 #[inline]
-fn put_fast<'h, B: bytes::BufMut>(
+fn put_fast<H: Parts, B: bytes::BufMut>(
     version: Version,
     command: Command,
-    headers: impl Iterator<Item = PlainHeader<'h>>,
+    headers: &[H],
     body: &[u8],
     policy: ContentLength,
     out: &mut B,
@@ -587,10 +606,10 @@ pub fn write_frame(
     policy: ContentLength,
     out: &mut [u8],
 ) -> Result<usize, SerializeError> {
-    let headers = || headers.iter().copied();
-    if let Some(done) = write_fast_to(version, command, headers(), body, policy, out) {
+    if let Some(done) = write_fast_to(version, command, headers, body, policy, out) {
         return done;
     }
+    let headers = || headers.iter().copied();
     let plan = plan(version, command, headers(), body, policy, Form::Plain)?;
     let out = planned(out, &plan)?;
     encode(out, version, command, headers(), body, &plan, Form::Plain);
@@ -613,10 +632,10 @@ pub fn put_frame<B: bytes::BufMut>(
     policy: ContentLength,
     out: &mut B,
 ) -> Result<usize, SerializeError> {
-    let headers = || headers.iter().copied();
-    if let Some(done) = put_fast(version, command, headers(), body, policy, out) {
+    if let Some(done) = put_fast(version, command, headers, body, policy, out) {
         return done;
     }
+    let headers = || headers.iter().copied();
     let plan = plan(version, command, headers(), body, policy, Form::Plain)?;
     put_encoded(out, version, command, headers(), body, &plan, Form::Plain)
 }
@@ -632,15 +651,15 @@ pub(crate) fn put_frame_reserving(
     policy: ContentLength,
     out: &mut bytes::BytesMut,
 ) -> Result<usize, SerializeError> {
-    let headers = || headers.iter().copied();
     let mut head = HeadBuf::new();
-    if let Some((head_len, len)) = fast_head(&mut head, version, command, headers(), body, policy) {
+    if let Some((head_len, len)) = fast_head(&mut head, version, command, headers, body, policy) {
         out.reserve(len);
         out.extend_from_slice(head.head(head_len));
         out.extend_from_slice(body);
         out.extend_from_slice(&[0]);
         return Ok(len);
     }
+    let headers = || headers.iter().copied();
     let plan = plan(version, command, headers(), body, policy, Form::Plain)?;
     let start = out.len();
     out.resize(start + plan.len, 0);
@@ -684,7 +703,7 @@ impl Frame<'_> {
         if let Some(done) = write_fast_to(
             self.wire_version(),
             self.command(),
-            self.wire_headers(),
+            self.headers(),
             self.body(),
             ContentLength::WhenNeeded,
             out,
@@ -711,7 +730,7 @@ impl Frame<'_> {
         if let Some(done) = put_fast(
             self.wire_version(),
             self.command(),
-            self.wire_headers(),
+            self.headers(),
             self.body(),
             ContentLength::WhenNeeded,
             out,
@@ -950,7 +969,7 @@ impl<'a, const N: usize> FrameBuilder<'a, N> {
             if let Some(done) = write_fast_to(
                 self.version,
                 self.command,
-                self.headers().iter().copied(),
+                self.headers(),
                 self.body,
                 self.policy,
                 out,
@@ -971,7 +990,7 @@ impl<'a, const N: usize> FrameBuilder<'a, N> {
             if let Some(done) = put_fast(
                 self.version,
                 self.command,
-                self.headers().iter().copied(),
+                self.headers(),
                 self.body,
                 self.policy,
                 out,
@@ -1046,14 +1065,7 @@ mod tests {
         policy: ContentLength,
     ) -> Option<alloc::vec::Vec<u8>> {
         let mut buf = HeadBuf::new();
-        let (head_len, len) = fast_head(
-            &mut buf,
-            version,
-            command,
-            headers.iter().copied(),
-            body,
-            policy,
-        )?;
+        let (head_len, len) = fast_head(&mut buf, version, command, headers, body, policy)?;
         let mut out = alloc::vec![0u8; len];
         write_fast(&mut out, buf.head(head_len), body);
         Some(out)
