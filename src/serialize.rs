@@ -321,6 +321,27 @@ fn put_field(head: &mut [u8; HEAD_ROOM], pos: usize, src: &[u8], sep: u8) -> usi
     pos + n + 1
 }
 
+/// Each command's line (its name and LF) zero-padded to 16 octets, and its length, indexed
+/// by `command as usize`: the fast path writes it as one fixed-size move.
+const COMMAND_LINES: [([u8; 16], usize); Command::ALL.len()] = {
+    let mut lines = [([0u8; 16], 0); Command::ALL.len()];
+    let mut i = 0;
+    while i < Command::ALL.len() {
+        let command = Command::ALL[i];
+        let name = command.as_str().as_bytes();
+        let line = &mut lines[command as usize];
+        let mut j = 0;
+        while j < name.len() {
+            line.0[j] = name[j];
+            j += 1;
+        }
+        line.0[j] = b'\n';
+        line.1 = j + 1;
+        i += 1;
+    }
+    lines
+};
+
 /// Whether `value` is a `content-length` of `len`, as the parser reads it (one or more
 /// digits whose value is `len`).
 #[inline(always)]
@@ -352,7 +373,8 @@ fn fast_head<H: Parts>(
         return None;
     }
     let head = &mut buf.0;
-    let mut pos = put_field(head, 0, command.as_str().as_bytes(), b'\n');
+    let (line, mut pos) = COMMAND_LINES[command as usize];
+    head[..16].copy_from_slice(&line);
     let mut lines = headers.len();
     let mut given = false;
     for header in headers {
