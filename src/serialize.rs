@@ -429,7 +429,10 @@ fn fast_head<H: Parts>(
         Escaping::None => b':',
         _ => b'\\',
     };
-    if count_separators(&buf.0[..pos.next_multiple_of(LANES)], special) != 2 * lines + 2 {
+    // Whole blocks past `pos`: at most one block of zeros more than needed, and within
+    // the buffer (`pos` is at most FAST_HEAD, and count_separators stops there).
+    let blocks = &buf.0[..(pos & !(LANES - 1)) + LANES];
+    if count_separators(blocks, special) != 2 * lines + 2 {
         return None;
     }
     Some((pos, pos + body.len() + 1))
