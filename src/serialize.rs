@@ -255,14 +255,15 @@ impl HeadBuf {
 const LANES: usize = 32;
 
 /// The number of octets of `block` that are a `:`, an octet from 0x08 to 0x0F (LF and CR
-/// among them) or `special`, in one pass over whole [`LANES`]-octet blocks (`block` is a
+/// among them) or `SPECIAL`, in one pass over whole [`LANES`]-octet blocks (`block` is a
 /// multiple of that long, at most [`FAST_HEAD`]): per-lane counters the compiler turns into
 /// vector compares and subtractions. LF and CR share one test, `(b | 0x07) == 0x0F`: it also
 /// counts TAB, BS, VT, FF, SO and SI, which only sends the rare head holding one to the
 /// general path. A lane counts at most `FAST_HEAD / LANES` (16) octets, so `u8` counters do
 /// not overflow.
 #[inline(always)]
-fn count_separators(block: &[u8], special: u8) -> usize {
+fn count_separators<const SPECIAL: u8>(block: &[u8]) -> usize {
+    let special = SPECIAL;
     let mut counts = [0u8; LANES];
     let block = &block[..block.len().min(FAST_HEAD)];
     for chunk in block.chunks_exact(LANES) {
@@ -425,14 +426,15 @@ fn fast_head<H: Parts>(
     // separators, the command line and the blank line one LF each: there are no others (in a
     // name or value), no `\\` (when `command` escapes) and no CR (nor any other octet from
     // 0x08 to 0x0F) when the count is exactly that.
-    let special = match Escaping::for_frame(version, command) {
-        Escaping::None => b':',
-        _ => b'\\',
-    };
     // Whole blocks past `pos`: at most one block of zeros more than needed, and within
     // the buffer (`pos` is at most FAST_HEAD, and count_separators stops there).
     let blocks = &buf.0[..(pos & !(LANES - 1)) + LANES];
-    if count_separators(blocks, special) != 2 * lines + 2 {
+    // One copy of the loop per `special`, each with its constants.
+    let count = match Escaping::for_frame(version, command) {
+        Escaping::None => count_separators::<b':'>(blocks),
+        _ => count_separators::<b'\\'>(blocks),
+    };
+    if count != 2 * lines + 2 {
         return None;
     }
     Some((pos, pos + body.len() + 1))
