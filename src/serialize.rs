@@ -256,7 +256,7 @@ const LANES: usize = 32;
 
 /// The number of octets of `block` that are a `:`, an octet from 0x08 to 0x0F (LF and CR
 /// among them) or `SPECIAL`, in one pass over whole [`LANES`]-octet blocks (`block` is a
-/// multiple of that long, at most [`FAST_HEAD`]): per-lane counters the compiler turns into
+/// multiple of that long, and cut at [`FAST_HEAD`]): per-lane counters the compiler turns into
 /// vector compares and subtractions. LF and CR share one test, `(b | 0x07) == 0x0F`: it also
 /// counts TAB, BS, VT, FF, SO and SI, which only sends the rare head holding one to the
 /// general path. A lane counts at most `FAST_HEAD / LANES` (16) octets, so `u8` counters do
@@ -278,12 +278,12 @@ fn count_separators<const SPECIAL: u8>(block: &[u8]) -> usize {
 /// The fixed-size window [`put_field`] writes a short field and its separator through.
 const FIELD_WINDOW: usize = 65;
 
-/// Writes `src` then `sep` at `pos` in `head`, returning the position after them; the caller
-/// has checked that they end within [`FAST_HEAD`]. A field of up to 64 octets goes through a
+/// Writes `src` then `sep` at `pos` in `head`; the caller has checked that they end within
+/// [`FAST_HEAD`]. A field of up to 64 octets goes through a
 /// fixed-size window (so without bounds checks) as two overlapping fixed-size moves instead
 /// of a call to `memcpy`.
 #[inline(always)]
-fn put_field(head: &mut [u8; HEAD_ROOM], pos: usize, src: &[u8], sep: u8) -> usize {
+fn put_field(head: &mut [u8; HEAD_ROOM], pos: usize, src: &[u8], sep: u8) {
     let n = src.len();
     // The caller checked `pos + n < FAST_HEAD`; the mask (which then changes nothing) lets
     // the compiler see that the window is in bounds.
@@ -298,7 +298,7 @@ fn put_field(head: &mut [u8; HEAD_ROOM], pos: usize, src: &[u8], sep: u8) -> usi
             if n > 64 {
                 head[pos..pos + n].copy_from_slice(src);
                 head[pos + n] = sep;
-                return pos + n + 1;
+                return;
             }
             window[..32].copy_from_slice(&src[..32]);
             window[n - 32..n].copy_from_slice(&src[n - 32..]);
@@ -319,7 +319,6 @@ fn put_field(head: &mut [u8; HEAD_ROOM], pos: usize, src: &[u8], sep: u8) -> usi
         window[0] = src[0];
     }
     window[n] = sep;
-    pos + n + 1
 }
 
 /// Each command's line (its name and LF) zero-padded to 16 octets, and its length, indexed
@@ -394,8 +393,9 @@ fn fast_head<H: Parts>(
                 return None;
             }
         }
-        pos = put_field(head, pos, name, b':');
-        pos = put_field(head, pos, value, b'\n');
+        put_field(head, pos, name, b':');
+        put_field(head, pos + name.len() + 1, value, b'\n');
+        pos = end;
     }
     let add_content_length = !given
         && match policy {
