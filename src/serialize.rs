@@ -178,6 +178,25 @@ fn plan<'h>(
     })
 }
 
+/// A header as [`fast_head`] reads it: its name and value, plain or wire form alike.
+trait Parts {
+    fn parts(&self) -> PlainHeader<'_>;
+}
+
+impl Parts for PlainHeader<'_> {
+    #[inline(always)]
+    fn parts(&self) -> PlainHeader<'_> {
+        *self
+    }
+}
+
+impl Parts for crate::Header<'_> {
+    #[inline(always)]
+    fn parts(&self) -> PlainHeader<'_> {
+        (self.name, self.value)
+    }
+}
+
 /// Writes into a slice already checked to be exactly as long as the planned output.
 struct Cursor<'o> {
     out: &'o mut [u8],
@@ -235,35 +254,40 @@ impl HeadBuf {
 /// The width of the blocks [`count_separators`] works on: two SSE2 vectors.
 const LANES: usize = 32;
 
-/// The number of octets of `block` that are a `:`, an LF or one of `special`, in one pass over
-/// whole [`LANES`]-octet blocks (`block` is a multiple of that long, at most [`FAST_HEAD`]):
-/// per-lane counters the compiler turns into vector compares and subtractions. A lane counts
-/// at most `FAST_HEAD / LANES` (16) octets, so `u8` counters do not overflow.
+/// The number of octets of `block` that are a `:`, an octet from 0x08 to 0x0F (LF and CR
+/// among them) or `SPECIAL`, in one pass over whole [`LANES`]-octet blocks (`block` is a
+/// multiple of that long, and cut at [`FAST_HEAD`]): per-lane counters the compiler turns into
+/// vector compares and subtractions. LF and CR share one test, `(b | 0x07) == 0x0F`: it also
+/// counts TAB, BS, VT, FF, SO and SI, which only sends the rare head holding one to the
+/// general path. A lane counts at most `FAST_HEAD / LANES` (16) octets, so `u8` counters do
+/// not overflow.
 #[inline(always)]
-fn count_separators(block: &[u8], special: [u8; 2]) -> usize {
+fn count_separators<const SPECIAL: u8>(block: &[u8]) -> usize {
+    let special = SPECIAL;
     let mut counts = [0u8; LANES];
     let block = &block[..block.len().min(FAST_HEAD)];
     for chunk in block.chunks_exact(LANES) {
         for i in 0..LANES {
             let b = chunk[i];
-            counts[i] +=
-                u8::from((b == b':') | (b == b'\n') | (b == special[0]) | (b == special[1]));
+            counts[i] += u8::from((b == b':') | ((b | 0x07) == 0x0F) | (b == special));
         }
     }
     counts.iter().map(|&n| usize::from(n)).sum()
 }
 
 /// The fixed-size window [`put_field`] writes a short field and its separator through.
-const FIELD_WINDOW: usize = 33;
+const FIELD_WINDOW: usize = 65;
 
-/// Writes `src` then `sep` at `pos` in `head`, returning the position after them; the caller
-/// has checked that they end within [`FAST_HEAD`]. A field of up to 32 octets goes through a
+/// Writes `src` then `sep` at `pos` in `head`; the caller has checked that they end within
+/// [`FAST_HEAD`]. A field of up to 64 octets goes through a
 /// fixed-size window (so without bounds checks) as two overlapping fixed-size moves instead
 /// of a call to `memcpy`.
 #[inline(always)]
-fn put_field(head: &mut [u8; HEAD_ROOM], pos: usize, src: &[u8], sep: u8) -> usize {
+fn put_field(head: &mut [u8; HEAD_ROOM], pos: usize, src: &[u8], sep: u8) {
     let n = src.len();
-    // In bounds: the caller checked `pos + n < FAST_HEAD`.
+    // The caller checked `pos + n < FAST_HEAD`; the mask (which then changes nothing) lets
+    // the compiler see that the window is in bounds.
+    let pos = pos & (FAST_HEAD - 1);
     let window: &mut [u8; FIELD_WINDOW] = (&mut head[pos..pos + FIELD_WINDOW])
         .try_into()
         .expect("the window is FIELD_WINDOW long");
@@ -271,12 +295,17 @@ fn put_field(head: &mut [u8; HEAD_ROOM], pos: usize, src: &[u8], sep: u8) -> usi
     // (8 to 15) and values pass few of them.
     if n >= 16 {
         if n > 32 {
-            head[pos..pos + n].copy_from_slice(src);
-            head[pos + n] = sep;
-            return pos + n + 1;
+            if n > 64 {
+                head[pos..pos + n].copy_from_slice(src);
+                head[pos + n] = sep;
+                return;
+            }
+            window[..32].copy_from_slice(&src[..32]);
+            window[n - 32..n].copy_from_slice(&src[n - 32..]);
+        } else {
+            window[..16].copy_from_slice(&src[..16]);
+            window[n - 16..n].copy_from_slice(&src[n - 16..]);
         }
-        window[..16].copy_from_slice(&src[..16]);
-        window[n - 16..n].copy_from_slice(&src[n - 16..]);
     } else if n >= 8 {
         window[..8].copy_from_slice(&src[..8]);
         window[n - 8..n].copy_from_slice(&src[n - 8..]);
@@ -290,8 +319,28 @@ fn put_field(head: &mut [u8; HEAD_ROOM], pos: usize, src: &[u8], sep: u8) -> usi
         window[0] = src[0];
     }
     window[n] = sep;
-    pos + n + 1
 }
+
+/// Each command's line (its name and LF) zero-padded to 16 octets, and its length, indexed
+/// by `command as usize`: the fast path writes it as one fixed-size move.
+const COMMAND_LINES: [([u8; 16], usize); Command::ALL.len()] = {
+    let mut lines = [([0u8; 16], 0); Command::ALL.len()];
+    let mut i = 0;
+    while i < Command::ALL.len() {
+        let command = Command::ALL[i];
+        let name = command.as_str().as_bytes();
+        let line = &mut lines[command as usize];
+        let mut j = 0;
+        while j < name.len() {
+            line.0[j] = name[j];
+            j += 1;
+        }
+        line.0[j] = b'\n';
+        line.1 = j + 1;
+        i += 1;
+    }
+    lines
+};
 
 /// Whether `value` is a `content-length` of `len`, as the parser reads it (one or more
 /// digits whose value is `len`).
@@ -310,11 +359,11 @@ fn is_decimal(value: &[u8], len: usize) -> bool {
 /// either; with no `\` (when `command` escapes) and no CR (in 1.2) left, every name and value
 /// is copied unchanged by the general path, in either form.
 #[inline]
-fn fast_head<'h>(
+fn fast_head<H: Parts>(
     buf: &mut HeadBuf,
     version: Version,
     command: Command,
-    headers: impl Iterator<Item = PlainHeader<'h>>,
+    headers: &[H],
     body: &[u8],
     policy: ContentLength,
 ) -> Option<(usize, usize)> {
@@ -324,29 +373,29 @@ fn fast_head<'h>(
         return None;
     }
     let head = &mut buf.0;
-    let mut pos = put_field(head, 0, command.as_str().as_bytes(), b'\n');
-    let mut lines = 0;
+    let (line, mut pos) = COMMAND_LINES[command as usize];
+    head[..16].copy_from_slice(&line);
+    let mut lines = headers.len();
     let mut given = false;
-    for (name, value) in headers {
-        // An empty name, or a name or value longer than FAST_HEAD (a power of two, so the
-        // `|` of two lengths reaches it when one does) takes the general path. Then `pos` is
-        // at most FAST_HEAD and `end` does not overflow.
-        if (name.len().wrapping_sub(1) | value.len()) >= FAST_HEAD {
+    for header in headers {
+        let (name, value) = header.parts();
+        let end = (pos + 2).wrapping_add(name.len()).wrapping_add(value.len());
+        // An empty name, a name or value of FAST_HEAD octets or more, or a line that does
+        // not end before FAST_HEAD (room for the blank line) takes the general path, in one
+        // test: FAST_HEAD is a power of two, so the `|` reaches it when one of them does.
+        // `end` does not wrap when the lengths are below FAST_HEAD, as `pos` is.
+        if (name.len().wrapping_sub(1) | value.len() | end) >= FAST_HEAD {
             return None;
         }
-        let end = pos + name.len() + 1 + value.len() + 1;
-        if end > FAST_HEAD {
-            return None;
-        }
-        if !given && name == CONTENT_LENGTH {
+        if name.len() == CONTENT_LENGTH.len() && name == CONTENT_LENGTH && !given {
             given = true;
             if !is_decimal(value, body.len()) {
                 return None;
             }
         }
-        pos = put_field(head, pos, name, b':');
-        pos = put_field(head, pos, value, b'\n');
-        lines += 1;
+        put_field(head, pos, name, b':');
+        put_field(head, pos + name.len() + 1, value, b'\n');
+        pos = end;
     }
     let add_content_length = !given
         && match policy {
@@ -374,16 +423,18 @@ fn fast_head<'h>(
     head[pos] = b'\n';
     pos += 1;
     // The whole head and the zeros after it. Each header line holds one `:` and one LF as
-    // separators, the command line and the blank line one LF each: there are no others (in a name or value) and
-    // no `\\` (when `command` escapes) nor CR (in 1.2) when the count is exactly that.
-    let escapes = Escaping::for_frame(version, command) != Escaping::None;
-    let special = match (escapes, version == Version::V1_2) {
-        (true, true) => [b'\\', b'\r'],
-        (true, false) => [b'\\', b'\\'],
-        (false, true) => [b'\r', b'\r'],
-        (false, false) => [b':', b':'],
+    // separators, the command line and the blank line one LF each: there are no others (in a
+    // name or value), no `\\` (when `command` escapes) and no CR (nor any other octet from
+    // 0x08 to 0x0F) when the count is exactly that.
+    // Whole blocks past `pos`: at most one block of zeros more than needed, and within
+    // the buffer (`pos` is at most FAST_HEAD, and count_separators stops there).
+    let blocks = &buf.0[..(pos & !(LANES - 1)) + LANES];
+    // One copy of the loop per `special`, each with its constants.
+    let count = match Escaping::for_frame(version, command) {
+        Escaping::None => count_separators::<b':'>(blocks),
+        _ => count_separators::<b'\\'>(blocks),
     };
-    if count_separators(&buf.0[..pos.next_multiple_of(LANES)], special) != 2 * lines + 2 {
+    if count != 2 * lines + 2 {
         return None;
     }
     Some((pos, pos + body.len() + 1))
@@ -402,10 +453,10 @@ fn write_fast(out: &mut [u8], head: &[u8], body: &[u8]) {
 /// [`write_to`](FrameBuilder::write_to) and friends through [`fast_head`]: `None` when the
 /// general path must take over (nothing was written).
 #[inline]
-fn write_fast_to<'h>(
+fn write_fast_to<H: Parts>(
     version: Version,
     command: Command,
-    headers: impl Iterator<Item = PlainHeader<'h>>,
+    headers: &[H],
     body: &[u8],
     policy: ContentLength,
     out: &mut [u8],
@@ -425,10 +476,10 @@ fn write_fast_to<'h>(
 /// written).
 #[cfg(feature = "alloc")]
 #[inline]
-fn put_fast<'h, B: bytes::BufMut>(
+fn put_fast<H: Parts, B: bytes::BufMut>(
     version: Version,
     command: Command,
-    headers: impl Iterator<Item = PlainHeader<'h>>,
+    headers: &[H],
     body: &[u8],
     policy: ContentLength,
     out: &mut B,
@@ -582,10 +633,10 @@ pub fn write_frame(
     policy: ContentLength,
     out: &mut [u8],
 ) -> Result<usize, SerializeError> {
-    let headers = || headers.iter().copied();
-    if let Some(done) = write_fast_to(version, command, headers(), body, policy, out) {
+    if let Some(done) = write_fast_to(version, command, headers, body, policy, out) {
         return done;
     }
+    let headers = || headers.iter().copied();
     let plan = plan(version, command, headers(), body, policy, Form::Plain)?;
     let out = planned(out, &plan)?;
     encode(out, version, command, headers(), body, &plan, Form::Plain);
@@ -608,10 +659,10 @@ pub fn put_frame<B: bytes::BufMut>(
     policy: ContentLength,
     out: &mut B,
 ) -> Result<usize, SerializeError> {
-    let headers = || headers.iter().copied();
-    if let Some(done) = put_fast(version, command, headers(), body, policy, out) {
+    if let Some(done) = put_fast(version, command, headers, body, policy, out) {
         return done;
     }
+    let headers = || headers.iter().copied();
     let plan = plan(version, command, headers(), body, policy, Form::Plain)?;
     put_encoded(out, version, command, headers(), body, &plan, Form::Plain)
 }
@@ -627,15 +678,15 @@ pub(crate) fn put_frame_reserving(
     policy: ContentLength,
     out: &mut bytes::BytesMut,
 ) -> Result<usize, SerializeError> {
-    let headers = || headers.iter().copied();
     let mut head = HeadBuf::new();
-    if let Some((head_len, len)) = fast_head(&mut head, version, command, headers(), body, policy) {
+    if let Some((head_len, len)) = fast_head(&mut head, version, command, headers, body, policy) {
         out.reserve(len);
         out.extend_from_slice(head.head(head_len));
         out.extend_from_slice(body);
         out.extend_from_slice(&[0]);
         return Ok(len);
     }
+    let headers = || headers.iter().copied();
     let plan = plan(version, command, headers(), body, policy, Form::Plain)?;
     let start = out.len();
     out.resize(start + plan.len, 0);
@@ -679,7 +730,7 @@ impl Frame<'_> {
         if let Some(done) = write_fast_to(
             self.wire_version(),
             self.command(),
-            self.wire_headers(),
+            self.headers(),
             self.body(),
             ContentLength::WhenNeeded,
             out,
@@ -706,7 +757,7 @@ impl Frame<'_> {
         if let Some(done) = put_fast(
             self.wire_version(),
             self.command(),
-            self.wire_headers(),
+            self.headers(),
             self.body(),
             ContentLength::WhenNeeded,
             out,
@@ -945,7 +996,7 @@ impl<'a, const N: usize> FrameBuilder<'a, N> {
             if let Some(done) = write_fast_to(
                 self.version,
                 self.command,
-                self.headers().iter().copied(),
+                self.headers(),
                 self.body,
                 self.policy,
                 out,
@@ -966,7 +1017,7 @@ impl<'a, const N: usize> FrameBuilder<'a, N> {
             if let Some(done) = put_fast(
                 self.version,
                 self.command,
-                self.headers().iter().copied(),
+                self.headers(),
                 self.body,
                 self.policy,
                 out,
@@ -1041,25 +1092,19 @@ mod tests {
         policy: ContentLength,
     ) -> Option<alloc::vec::Vec<u8>> {
         let mut buf = HeadBuf::new();
-        let (head_len, len) = fast_head(
-            &mut buf,
-            version,
-            command,
-            headers.iter().copied(),
-            body,
-            policy,
-        )?;
+        let (head_len, len) = fast_head(&mut buf, version, command, headers, body, policy)?;
         let mut out = alloc::vec![0u8; len];
         write_fast(&mut out, buf.head(head_len), body);
         Some(out)
     }
 
-    /// Bytes from a small alphabet, heavy in the octets that matter to escaping.
+    /// Bytes from a small alphabet, heavy in the octets that matter to escaping, and those
+    /// (TAB, BS, SI) that the fast path's count takes for an LF or CR.
     fn field(max: usize) -> impl Strategy<Value = alloc::vec::Vec<u8>> {
         proptest::collection::vec(
             prop_oneof![
                 6 => prop::sample::select(b"abc-/19".to_vec()),
-                1 => prop::sample::select(b":\n\r\\\0 ".to_vec()),
+                1 => prop::sample::select(b":\n\r\\\0 \t\x08\x0f".to_vec()),
             ],
             0..max,
         )
@@ -1096,6 +1141,48 @@ mod tests {
         }
         assert!(is_decimal(b"00200", 200));
         assert!(is_decimal(b"18446744073709551615", usize::MAX));
+    }
+
+    /// An octet from 0x08 to 0x0F in a name or value is counted as if it were an LF or CR:
+    /// the fast path declines the frame and the general path writes it, unchanged, in every
+    /// version (a CR only where the version allows it).
+    #[test]
+    fn octets_counted_as_line_ends_take_the_general_path() {
+        for octet in 0x08..=0x0Fu8 {
+            for version in Version::ALL {
+                let value = [b'a', octet, b'b'];
+                let headers: [PlainHeader<'_>; 2] = [(b"destination", b"/q"), (b"x", &value)];
+                assert_eq!(
+                    fast(
+                        version,
+                        Command::Send,
+                        &headers,
+                        b"hi",
+                        ContentLength::WhenNeeded
+                    ),
+                    None,
+                    "{octet:#x} {version:?}"
+                );
+                let expected = general(
+                    version,
+                    Command::Send,
+                    &headers,
+                    b"hi",
+                    ContentLength::WhenNeeded,
+                    Form::Plain,
+                );
+                let mut builder = FrameBuilder::new(version, Command::Send).body(b"hi");
+                builder.extend_headers_bytes(&headers).unwrap();
+                let mut out = alloc::vec::Vec::new();
+                assert_eq!(builder.put(&mut out).map(|_| out), expected);
+                if octet != b'\n' && !(octet == b'\r' && version == Version::V1_2) {
+                    let mut plain = b"SEND\ndestination:/q\nx:a".to_vec();
+                    plain.extend_from_slice(&[octet]);
+                    plain.extend_from_slice(b"b\n\nhi\0");
+                    assert_eq!(expected, Ok(plain), "{octet:#x} {version:?}");
+                }
+            }
+        }
     }
 
     proptest! {
@@ -1278,6 +1365,27 @@ mod tests {
             } else {
                 prop_assert_eq!(chained.to_vec(), Err(SerializeError::TooManyHeaders));
             }
+        }
+
+        /// Clean fields of every length up to past the copy window (64 octets) are copied
+        /// exactly: the fast path is taken and writes what the general path writes.
+        #[test]
+        fn fast_path_copies_fields_of_every_length(
+            version in version(),
+            names in proptest::collection::vec("[a-z][a-z-]{0,15}", 0..5),
+            values in proptest::collection::vec("[ -9;-\\[\\]-~]{0,80}", 5),
+            body in proptest::collection::vec(any::<u8>(), 0..4),
+            policy in policy(),
+        ) {
+            let headers: alloc::vec::Vec<PlainHeader<'_>> = names
+                .iter()
+                .zip(&values)
+                .filter(|(n, _)| n.as_str() != "content-length")
+                .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+                .collect();
+            let general = general(version, Command::Send, &headers, &body, policy, Form::Plain);
+            prop_assert!(general.is_ok());
+            prop_assert_eq!(fast(version, Command::Send, &headers, &body, policy), general.ok());
         }
 
         /// The fast path is taken for the common frame: headers without special octets.
