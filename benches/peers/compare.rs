@@ -293,6 +293,59 @@ fn decode(c: &mut Criterion) {
     decode_group(c, &common::send_small(), false);
 }
 
+/// One streaming decode call of each crate, as its connection would make it: the frame's
+/// header count and body length, or `None` when it needs more bytes; panics on anything else.
+#[inline(always)]
+fn next_proto(decoder: &mut ProtoDecoder, buf: &mut BytesMut) -> Option<(usize, usize)> {
+    match decoder.decode(buf) {
+        Ok(Some(OwnedItem::Frame(f))) => Some((f.headers().len(), f.body().len())),
+        Ok(None) => None,
+        other => panic!("stomp-proto decoder: {other:?}"),
+    }
+}
+
+#[inline(always)]
+fn next_iridium(
+    codec: &mut iridium_stomp::StompCodec,
+    buf: &mut BytesMut,
+) -> Option<(usize, usize)> {
+    match codec.decode(buf) {
+        Ok(Some(iridium_stomp::StompItem::Frame(f))) => Some((f.headers.len(), f.body.len())),
+        Ok(None) => None,
+        other => panic!("iridium-stomp: {other:?}"),
+    }
+}
+
+#[inline(always)]
+fn next_async_stomp(
+    codec: &mut async_stomp::client::ClientCodec,
+    buf: &mut BytesMut,
+) -> Option<(usize, usize)> {
+    match codec.decode(buf) {
+        Ok(Some(async_stomp::Message {
+            content: async_stomp::FromServer::Message { headers, body, .. },
+            ..
+        })) => Some((headers.len(), body.map_or(0, |b| b.len()))),
+        Ok(None) => None,
+        other => panic!("async-stomp: {other:?}"),
+    }
+}
+
+#[inline(always)]
+fn next_tokio_stomp(
+    codec: &mut tokio_stomp_2::client::ClientCodec,
+    buf: &mut BytesMut,
+) -> Option<(usize, usize)> {
+    match codec.decode(buf) {
+        Ok(Some(tokio_stomp_2::Message {
+            content: tokio_stomp_2::FromServer::Message { headers, body, .. },
+            ..
+        })) => Some((headers.len(), body.map_or(0, |b| b.len()))),
+        Ok(None) => None,
+        other => panic!("tokio-stomp-2: {other:?}"),
+    }
+}
+
 /// How many back-to-back copies of the MESSAGE the streaming rows decode from one buffer.
 const STREAM_COPIES: usize = 100;
 
@@ -328,45 +381,23 @@ fn decode_stream(c: &mut Criterion) {
 
     #[inline(never)]
     fn stream_proto(buf: &mut BytesMut, expect: (usize, usize)) -> usize {
-        let mut decoder = ProtoDecoder::new();
-        drain(buf, expect, |buf| match decoder.decode(buf) {
-            Ok(Some(OwnedItem::Frame(f))) => Some((f.headers().len(), f.body().len())),
-            Ok(None) => None,
-            other => panic!("stomp-proto decoder: {other:?}"),
-        })
+        let mut codec = ProtoDecoder::new();
+        drain(buf, expect, |buf| next_proto(&mut codec, buf))
     }
     #[inline(never)]
     fn stream_iridium(buf: &mut BytesMut, expect: (usize, usize)) -> usize {
         let mut codec = iridium_stomp::StompCodec::new();
-        drain(buf, expect, |buf| match codec.decode(buf) {
-            Ok(Some(iridium_stomp::StompItem::Frame(f))) => Some((f.headers.len(), f.body.len())),
-            Ok(None) => None,
-            other => panic!("iridium-stomp: {other:?}"),
-        })
+        drain(buf, expect, |buf| next_iridium(&mut codec, buf))
     }
     #[inline(never)]
     fn stream_async_stomp(buf: &mut BytesMut, expect: (usize, usize)) -> usize {
         let mut codec = async_stomp::client::ClientCodec::new();
-        drain(buf, expect, |buf| match codec.decode(buf) {
-            Ok(Some(async_stomp::Message {
-                content: async_stomp::FromServer::Message { headers, body, .. },
-                ..
-            })) => Some((headers.len(), body.map_or(0, |b| b.len()))),
-            Ok(None) => None,
-            other => panic!("async-stomp: {other:?}"),
-        })
+        drain(buf, expect, |buf| next_async_stomp(&mut codec, buf))
     }
     #[inline(never)]
     fn stream_tokio_stomp(buf: &mut BytesMut, expect: (usize, usize)) -> usize {
         let mut codec = tokio_stomp_2::client::ClientCodec;
-        drain(buf, expect, |buf| match codec.decode(buf) {
-            Ok(Some(tokio_stomp_2::Message {
-                content: tokio_stomp_2::FromServer::Message { headers, body, .. },
-                ..
-            })) => Some((headers.len(), body.map_or(0, |b| b.len()))),
-            Ok(None) => None,
-            other => panic!("tokio-stomp-2: {other:?}"),
-        })
+        drain(buf, expect, |buf| next_tokio_stomp(&mut codec, buf))
     }
     // The borrowed parser over the same buffer, for reference.
     let borrowed = |wire: &[u8]| {
@@ -672,45 +703,23 @@ fn decode_byte_at_a_time(c: &mut Criterion) {
 
     #[inline(never)]
     fn trickle_proto(wire: &[u8], buf: &mut BytesMut, expect: (usize, usize)) -> usize {
-        let mut decoder = ProtoDecoder::new();
-        trickle(wire, buf, expect, |buf| match decoder.decode(buf) {
-            Ok(Some(OwnedItem::Frame(f))) => Some((f.headers().len(), f.body().len())),
-            Ok(None) => None,
-            other => panic!("stomp-proto decoder: {other:?}"),
-        })
+        let mut codec = ProtoDecoder::new();
+        trickle(wire, buf, expect, |buf| next_proto(&mut codec, buf))
     }
     #[inline(never)]
     fn trickle_iridium(wire: &[u8], buf: &mut BytesMut, expect: (usize, usize)) -> usize {
         let mut codec = iridium_stomp::StompCodec::new();
-        trickle(wire, buf, expect, |buf| match codec.decode(buf) {
-            Ok(Some(iridium_stomp::StompItem::Frame(f))) => Some((f.headers.len(), f.body.len())),
-            Ok(None) => None,
-            other => panic!("iridium-stomp: {other:?}"),
-        })
+        trickle(wire, buf, expect, |buf| next_iridium(&mut codec, buf))
     }
     #[inline(never)]
     fn trickle_async_stomp(wire: &[u8], buf: &mut BytesMut, expect: (usize, usize)) -> usize {
         let mut codec = async_stomp::client::ClientCodec::new();
-        trickle(wire, buf, expect, |buf| match codec.decode(buf) {
-            Ok(Some(async_stomp::Message {
-                content: async_stomp::FromServer::Message { headers, body, .. },
-                ..
-            })) => Some((headers.len(), body.map_or(0, |b| b.len()))),
-            Ok(None) => None,
-            other => panic!("async-stomp: {other:?}"),
-        })
+        trickle(wire, buf, expect, |buf| next_async_stomp(&mut codec, buf))
     }
     #[inline(never)]
     fn trickle_tokio_stomp(wire: &[u8], buf: &mut BytesMut, expect: (usize, usize)) -> usize {
         let mut codec = tokio_stomp_2::client::ClientCodec;
-        trickle(wire, buf, expect, |buf| match codec.decode(buf) {
-            Ok(Some(tokio_stomp_2::Message {
-                content: tokio_stomp_2::FromServer::Message { headers, body, .. },
-                ..
-            })) => Some((headers.len(), body.map_or(0, |b| b.len()))),
-            Ok(None) => None,
-            other => panic!("tokio-stomp-2: {other:?}"),
-        })
+        trickle(wire, buf, expect, |buf| next_tokio_stomp(&mut codec, buf))
     }
 
     type Run = fn(&[u8], &mut BytesMut, (usize, usize)) -> usize;
