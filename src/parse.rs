@@ -531,7 +531,9 @@ impl Parser {
         command: Command,
         content_length: Option<usize>,
     ) -> Result<Option<(&'b [u8], usize)>, ParseError> {
-        let Some(nul) = self.body_end(buf, start, command, content_length, &mut 0)? else {
+        // Nothing of this body was searched before.
+        let mut scanned = start;
+        let Some(nul) = self.body_end(buf, start, command, content_length, &mut scanned)? else {
             return Ok(None);
         };
         if buf[nul] != 0 {
@@ -541,8 +543,8 @@ impl Parser {
     }
 
     /// Finds where the NUL that ends the body starting at `start` is, or must be (with
-    /// `content-length`), once `buf` reaches it. `searched` counts body octets already known
-    /// to hold no NUL, and is updated for the next call.
+    /// `content-length`), once `buf` reaches it. The body octets from `start` up to `scanned`
+    /// (at least `start`) are known to hold no NUL; `scanned` moves on for the next call.
     #[inline(always)]
     fn body_end(
         &self,
@@ -550,7 +552,7 @@ impl Parser {
         start: usize,
         command: Command,
         content_length: Option<usize>,
-        searched: &mut usize,
+        scanned: &mut usize,
     ) -> Result<Option<usize>, ParseError> {
         let limits = &self.limits;
         let no_body = self.version != Version::V1_0 && !command.may_have_body();
@@ -583,11 +585,11 @@ impl Parser {
         let body_window = limits.max_body_len.saturating_add(1);
         let window = body_window.min(room);
         let search_end = buf.len().min(start.saturating_add(window));
-        let from = start + *searched;
+        let from = *scanned;
         match find(0, buf.get(from..search_end).unwrap_or_default()) {
             Some(i) => Ok(Some(from + i)),
             None if search_end - start < window => {
-                *searched = search_end.max(from) - start;
+                *scanned = search_end.max(from);
                 Ok(None)
             }
             None if body_window <= room => Err(ParseError::BodyTooLarge),
@@ -835,10 +837,13 @@ impl Scan {
             }
         }
         let command = self.command.unwrap_or(Command::Send);
-        let mut searched = self.scanned - self.start;
-        let nul = parser.body_end(buf, self.start, command, self.content_length, &mut searched);
-        self.scanned = self.start + searched;
-        let nul = nul?;
+        let nul = parser.body_end(
+            buf,
+            self.start,
+            command,
+            self.content_length,
+            &mut self.scanned,
+        )?;
         if nul.is_none() {
             self.set_quick(parser);
         }
