@@ -704,7 +704,7 @@ pub(crate) fn put_frame_reserving(
 
 impl Frame<'_> {
     fn wire_headers(&self) -> impl Iterator<Item = PlainHeader<'_>> + '_ {
-        self.headers().iter().map(|h| (h.name, h.value))
+        self.headers().iter().map(Parts::parts)
     }
 
     fn plan(&self) -> Result<Plan, SerializeError> {
