@@ -302,7 +302,7 @@ pub async fn run(
             conn.settle_written();
         }
         if backlog.overflowed.swap(false, Ordering::Relaxed) {
-            conn.slow_consumer(shared.settings.delivery_backlog);
+            conn.slow_consumer();
             continue;
         }
         if backlog.held.swap(false, Ordering::Relaxed) {
@@ -422,7 +422,8 @@ impl Connection {
 
     /// A topic message found this connection's backlog full: the client reads more slowly
     /// than its subscriptions produce. It gets an ERROR saying so, and the session closes.
-    fn slow_consumer(&mut self, backlog: usize) {
+    fn slow_consumer(&mut self) {
+        let backlog = self.shared.settings.delivery_backlog;
         if self.reason.is_none() {
             self.reason = Some("slow consumer".into());
         }

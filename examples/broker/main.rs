@@ -96,7 +96,7 @@ fn parse_args() -> Result<(Config, Option<RelayConfig>), String> {
             "--max-body" => config.limits.max_body_len = number(value()?)?,
             "--max-headers" => config.limits.max_headers = number(value()?)?,
             "--max-header-line" => config.limits.max_header_line_len = number(value()?)?,
-            "--delivery-backlog" => config.delivery_backlog = number(value()?)?.max(1),
+            "--delivery-backlog" => config.delivery_backlog = number(value()?)?,
             "--write-timeout" => {
                 config.write_timeout = Duration::from_millis(number(value()?)? as u64)
             }
